@@ -1,0 +1,69 @@
+"""What every job type provides to the pipeline."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from pdfjobs.pdf.page_ranges import validate_page_ranges
+
+
+class JobSettings(BaseModel):
+    """Base of every job type's settings: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    def public(self) -> dict[str, Any]:
+        """The settings as shown back to clients: secrets masked."""
+        shown = self.model_dump(by_alias=True, exclude_none=True)
+        if "password" in shown:
+            shown["password"] = "***"  # noqa: S105 - a mask, not a secret
+        return shown
+
+
+class PdfInputSettings(JobSettings):
+    pages: str | None = Field(
+        default=None,
+        description='Pages to process, 1-based: "1-3,7", "5-" (to the end). Default: all pages.',
+        examples=["1-3,7"],
+    )
+    password: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Opens an encrypted PDF. Never shown back; dropped when the job ends.",
+    )
+
+    @field_validator("pages")
+    @classmethod
+    def _pages_syntax(cls, value: str | None) -> str | None:
+        return validate_page_ranges(value) if value else None
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+class JobType(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    settings_model: ClassVar[type[JobSettings]]
+    accepted_content_types: ClassVar[tuple[str, ...]]
+
+    def parse_settings(self, raw: dict[str, Any]) -> JobSettings:
+        return self.settings_model.model_validate(raw)
+
+    @abstractmethod
+    def process_batch(self, path: Path, pages: list[int], settings: JobSettings) -> Any:
+        """Runs the engine on some pages of one document; the result must be JSON-serialisable."""
+
+    @abstractmethod
+    def assemble(self, documents: list[dict[str, Any]], settings: JobSettings) -> list[OutputFile]:
+        """Joins every document's batch results (in page order) into the job's outputs."""

@@ -1,0 +1,22 @@
+"""Every job type the API accepts, by name."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pdfjobs.jobtypes.base import JobType
+
+
+@lru_cache(maxsize=1)
+def job_types() -> dict[str, JobType]:
+    from pdfjobs.jobtypes.extract_text import ExtractText
+
+    return {job_type.name: job_type for job_type in (ExtractText(),)}
+
+
+def job_type_names() -> list[str]:
+    return sorted(job_types())
+
+
+def get_job_type(name: str) -> JobType | None:
+    return job_types().get(name)

@@ -1,0 +1,1 @@
+"""PDF access shared by the engines: opening documents safely and selecting pages."""

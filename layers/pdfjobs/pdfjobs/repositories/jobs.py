@@ -1,0 +1,218 @@
+"""Jobs: one item per job under its tenant; every status change is one conditional write."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from pdfjobs import aws_clients, clock, ids
+from pdfjobs.errors import BadRequest, JobStateConflict
+from pdfjobs.records import JobRecord, JobStatus
+from pdfjobs.repositories.keys import job_status_pk, job_type_pk, tenant_pk
+from pdfjobs.settings import get_settings
+
+# Listing with a filter reads at most this many DynamoDB pages per request (no unbounded loops).
+_MAX_LIST_READS = 10
+
+
+def encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        job_id = ""
+    if not ids.has_prefix(job_id, "job"):
+        raise BadRequest("The cursor is not valid.", details={"field": "cursor"})
+    return job_id
+
+
+class JobRepository:
+    def __init__(self, table_name: str | None = None) -> None:
+        self.table_name = table_name or get_settings().table_name
+
+    @property
+    def _table(self) -> Any:
+        return aws_clients.dynamodb_table(self.table_name)
+
+    @staticmethod
+    def _key(tenant_id: str, job_id: str) -> dict[str, str]:
+        return {"PK": tenant_pk(tenant_id), "SK": f"JOB#{job_id}"}
+
+    def create(self, job: JobRecord) -> None:
+        self._table.put_item(
+            Item={
+                **job.to_item(),
+                **self._key(job.tenant_id, job.id),
+                "GSI2PK": job_status_pk(job.tenant_id, job.status),
+                "GSI2SK": job.id,
+                "GSI3PK": job_type_pk(job.tenant_id, job.job_type),
+                "GSI3SK": job.id,
+                # The record outlives its results so late readers get 410/expired, not 404.
+                "ttl": int(job.expires_at.timestamp()) + 30 * 86400,
+            },
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+
+    def get(self, tenant_id: str, job_id: str, consistent: bool = False) -> JobRecord | None:
+        item = self._table.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=consistent).get("Item")
+        return JobRecord.model_validate(item) if item else None
+
+    def transition(
+        self,
+        tenant_id: str,
+        job_id: str,
+        from_statuses: Iterable[JobStatus],
+        to_status: JobStatus,
+        **fields: Any,
+    ) -> JobRecord:
+        """Moves the job to `to_status` only if it is in one of `from_statuses`; returns the new record."""
+        allowed = list(from_statuses)
+        now = clock.iso(clock.now())
+        values: dict[str, Any] = {
+            ":to": str(to_status),
+            ":now": now,
+            ":gsi2": job_status_pk(tenant_id, to_status),
+            **{f":from{i}": str(s) for i, s in enumerate(allowed)},
+        }
+        names = {"#status": "status"}
+        sets = ["#status = :to", "updated_at = :now", "GSI2PK = :gsi2"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":v{i}"] = value
+            sets.append(f"#f{i} = :v{i}")
+        condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        try:
+            response = self._table.update_item(
+                Key=self._key(tenant_id, job_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                old = error.response.get("Item", {}).get("status", {}).get("S", "missing")
+                raise JobStateConflict(f"The job is {old}; it cannot become {to_status}.") from error
+            raise
+        return JobRecord.model_validate(response["Attributes"])
+
+    def update_fields(self, tenant_id: str, job_id: str, while_status: JobStatus, **fields: Any) -> None:
+        """Sets fields only while the job is still in `while_status` (a cancelled job is left alone)."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":while": str(while_status), ":now": clock.iso(clock.now())}
+        sets = ["updated_at = :now"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":v{i}"] = value
+            sets.append(f"#f{i} = :v{i}")
+        self._update_while(tenant_id, job_id, "SET " + ", ".join(sets), names, values)
+
+    def update_document(self, tenant_id: str, job_id: str, index: int, while_status: JobStatus, **fields: Any) -> None:
+        names = {"#status": "status", "#docs": "documents"}
+        values: dict[str, Any] = {":while": str(while_status), ":now": clock.iso(clock.now())}
+        sets = ["updated_at = :now"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":v{i}"] = value
+            sets.append(f"#docs[{int(index)}].#f{i} = :v{i}")
+        self._update_while(tenant_id, job_id, "SET " + ", ".join(sets), names, values)
+
+    def add_pages_done(self, tenant_id: str, job_id: str, pages: int) -> None:
+        self._update_while(
+            tenant_id,
+            job_id,
+            "ADD pages_done :n SET updated_at = :now",
+            {"#status": "status"},
+            {":n": pages, ":while": str(JobStatus.RUNNING), ":now": clock.iso(clock.now())},
+        )
+
+    def _update_while(
+        self, tenant_id: str, job_id: str, expression: str, names: dict[str, str], values: dict[str, Any]
+    ) -> None:
+        try:
+            self._table.update_item(
+                Key=self._key(tenant_id, job_id),
+                UpdateExpression=expression,
+                ConditionExpression="#status = :while",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise JobStateConflict("The job is no longer in the expected state.") from error
+            raise
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+    ) -> tuple[list[JobRecord], str | None]:
+        """A tenant's jobs newest first; status and type filters use their own indexes."""
+        after = decode_cursor(cursor) if cursor else None
+        if status is not None:
+            index, hash_name, range_name, hash_value = (
+                "GSI2",
+                "GSI2PK",
+                "GSI2SK",
+                job_status_pk(tenant_id, status),
+            )
+            filter_expression = Attr("job_type").eq(job_type) if job_type else None
+        elif job_type is not None:
+            index, hash_name, range_name, hash_value = (
+                "GSI3",
+                "GSI3PK",
+                "GSI3SK",
+                job_type_pk(tenant_id, job_type),
+            )
+            filter_expression = None
+        else:
+            index, hash_name, range_name, hash_value = "", "PK", "SK", tenant_pk(tenant_id)
+            filter_expression = None
+
+        condition = Key(hash_name).eq(hash_value)
+        if not index:
+            condition = condition & Key("SK").begins_with("JOB#")
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
+        if after:
+            start = self._key(tenant_id, after)
+            if index:
+                start.update({hash_name: hash_value, range_name: after})
+            kwargs["ExclusiveStartKey"] = start
+
+        found: list[JobRecord] = []
+        for _ in range(_MAX_LIST_READS):
+            response = self._table.query(**kwargs)
+            found.extend(JobRecord.model_validate(item) for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if len(found) > limit or not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        else:
+            last = True  # reads ran out before the page filled: let the client continue
+
+        page = found[:limit]
+        more = len(found) > limit or bool(last)
+        next_cursor = encode_cursor(page[-1].id) if page and more else None
+        return page, next_cursor

@@ -1,0 +1,267 @@
+"""Jobs from the API's side: submit, read, list, cancel, delete, and results."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from pdfjobs import aws_clients, clock, ids
+from pdfjobs.errors import (
+    BadRequest,
+    FileExpired,
+    Internal,
+    JobCancelledResult,
+    JobFailedResult,
+    JobNotCancellable,
+    JobStateConflict,
+    NotFound,
+    ResultExpired,
+    ResultNotReady,
+    UnsupportedFileType,
+    ValidationFailed,
+)
+from pdfjobs.jobtypes.registry import get_job_type, job_type_names
+from pdfjobs.observability import logger
+from pdfjobs.records import DocumentState, ErrorInfo, JobRecord, JobStatus, Principal, Scope
+from pdfjobs.repositories.files import FileRepository
+from pdfjobs.repositories.jobs import JobRepository
+from pdfjobs.services.auth import require
+from pdfjobs.settings import get_settings
+from pdfjobs.storage import ObjectStore, job_prefix
+
+_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobService:
+    def __init__(
+        self,
+        jobs: JobRepository | None = None,
+        files: FileRepository | None = None,
+        store: ObjectStore | None = None,
+    ) -> None:
+        self.jobs = jobs or JobRepository()
+        self.files = files or FileRepository()
+        self.store = store or ObjectStore()
+
+    def submit(
+        self,
+        principal: Principal,
+        job_type_name: str,
+        input_file_ids: list[str],
+        settings: dict[str, Any],
+        delete_inputs_with_job: bool = False,
+    ) -> JobRecord:
+        require(principal, Scope.JOBS_WRITE)
+        config = get_settings()
+        job_type = get_job_type(job_type_name)
+        if job_type is None:
+            raise ValidationFailed(
+                f"Unknown jobType {job_type_name!r}; one of: {', '.join(job_type_names())}.",
+                details={"field": "jobType"},
+            )
+        try:
+            parsed = job_type.parse_settings(settings)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = "settings." + ".".join(str(part) for part in first["loc"])
+            raise ValidationFailed(
+                f"{field}: {first['msg']}",
+                details={"field": field, "errors": _plain_errors(error, "settings")},
+            ) from error
+        if not input_file_ids:
+            raise ValidationFailed("inputFileIds needs at least one file id.", details={"field": "inputFileIds"})
+        if len(input_file_ids) > config.max_documents_per_job:
+            raise ValidationFailed(
+                f"At most {config.max_documents_per_job} input files per job.",
+                details={"field": "inputFileIds"},
+            )
+        if len(set(input_file_ids)) != len(input_file_ids):
+            raise ValidationFailed("inputFileIds lists a file twice.", details={"field": "inputFileIds"})
+        valid_ids = [file_id for file_id in input_file_ids if ids.has_prefix(file_id, "file")]
+        found = self.files.get_files(principal.tenant_id, valid_ids)
+        now = clock.now()
+        for position, file_id in enumerate(input_file_ids):
+            file = found.get(file_id)
+            field = f"inputFileIds[{position}]"
+            if file is None:
+                raise NotFound(f"No file {file_id!r}.", details={"field": field})
+            if file.expires_at <= now:
+                raise FileExpired(f"File {file_id!r} is past its retention period.", details={"field": field})
+            if file.content_type not in job_type.accepted_content_types:
+                raise UnsupportedFileType(
+                    f"{job_type.name} accepts {', '.join(job_type.accepted_content_types)}; "
+                    f"file {file_id!r} is {file.content_type}.",
+                    details={"field": field},
+                )
+        job = JobRecord(
+            id=ids.new_id("job"),
+            tenant_id=principal.tenant_id,
+            job_type=job_type.name,
+            settings=parsed.model_dump(by_alias=False, exclude_none=True),
+            input_file_ids=input_file_ids,
+            delete_inputs_with_job=delete_inputs_with_job,
+            documents=[
+                DocumentState(
+                    index=i,
+                    file_id=file_id,
+                    filename=found[file_id].filename,
+                    page_count=found[file_id].page_count,
+                )
+                for i, file_id in enumerate(input_file_ids)
+            ],
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=config.retention_hours),
+        )
+        self.jobs.create(job)
+        return self._start(job)
+
+    def _start(self, job: JobRecord) -> JobRecord:
+        try:
+            aws_clients.client("stepfunctions").start_execution(
+                stateMachineArn=get_settings().state_machine_arn,
+                name=job.id,
+                input=json.dumps({"jobId": job.id, "tenantId": job.tenant_id}),
+            )
+        except ClientError as error:
+            logger.exception("could not start the job's execution", extra={"job_id": job.id})
+            self.jobs.transition(
+                job.tenant_id,
+                job.id,
+                [JobStatus.QUEUED],
+                JobStatus.FAILED,
+                error=ErrorInfo(code="internal", message="The job could not be started.").model_dump(),
+            )
+            raise Internal("The job could not be started; try again.") from error
+        return job
+
+    def get(self, principal: Principal, job_id: str) -> JobRecord:
+        require(principal, Scope.JOBS_READ)
+        job = self.jobs.get(principal.tenant_id, job_id) if ids.has_prefix(job_id, "job") else None
+        if job is None:
+            raise NotFound("No job with this id.")
+        return self._expire_if_due(job)
+
+    def _expire_if_due(self, job: JobRecord) -> JobRecord:
+        """Retention ends lazily, on the first read after it: a conditional move to `expired`."""
+        if job.status not in _FINISHED or clock.now() < job.expires_at:
+            return job
+        try:
+            expired = self.jobs.transition(job.tenant_id, job.id, _FINISHED, JobStatus.EXPIRED)
+        except JobStateConflict:
+            return self.jobs.get(job.tenant_id, job.id, consistent=True) or job
+        self.store.delete_prefix(job_prefix(job.tenant_id, job.id))
+        return expired
+
+    def list(
+        self,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+        status: JobStatus | None,
+        job_type: str | None,
+    ) -> tuple[list[JobRecord], str | None]:
+        require(principal, Scope.JOBS_READ)
+        if job_type is not None and get_job_type(job_type) is None:
+            raise ValidationFailed(f"Unknown jobType {job_type!r}.", details={"field": "jobType"})
+        return self.jobs.list(principal.tenant_id, limit=limit, cursor=cursor, status=status, job_type=job_type)
+
+    def cancel(self, principal: Principal, job_id: str) -> JobRecord:
+        require(principal, Scope.JOBS_WRITE)
+        job = self.get(principal, job_id)
+        try:
+            cancelled = self.jobs.transition(
+                job.tenant_id,
+                job.id,
+                [JobStatus.QUEUED, JobStatus.RUNNING],
+                JobStatus.CANCELLED,
+                completed_at=clock.iso(clock.now()),
+            )
+        except JobStateConflict as error:
+            current = self.jobs.get(job.tenant_id, job.id, consistent=True)
+            status = current.status if current else job.status
+            raise JobNotCancellable(f"The job is {status}; only queued or running jobs can be cancelled.") from error
+        self._stop_execution(cancelled, "cancelled by the client")
+        return cancelled
+
+    def delete(self, principal: Principal, job_id: str) -> None:
+        require(principal, Scope.JOBS_WRITE)
+        job = self.get(principal, job_id)
+        if job.status == JobStatus.DELETED:
+            return  # deleting twice is not an error: the outcome is the same
+        try:
+            deleted = self.jobs.transition(
+                job.tenant_id,
+                job.id,
+                [s for s in JobStatus if s != JobStatus.DELETED],
+                JobStatus.DELETED,
+                settings={},
+            )
+        except JobStateConflict:
+            return  # a concurrent delete won
+        self._stop_execution(deleted, "deleted by the client")
+        self.store.delete_prefix(job_prefix(job.tenant_id, job.id))
+        if job.delete_inputs_with_job:
+            for file_id in job.input_file_ids:
+                file = self.files.get_file(job.tenant_id, file_id)
+                if file is not None:
+                    self.store.delete(file.object_key)
+                    self.files.mark_deleted(job.tenant_id, file_id)
+
+    def _stop_execution(self, job: JobRecord, cause: str) -> None:
+        try:
+            aws_clients.client("stepfunctions").stop_execution(executionArn=execution_arn(job.id), cause=cause)
+        except ClientError:
+            # Already finished: nothing to stop, and the status write above is what counts.
+            logger.info("execution was not running", extra={"job_id": job.id})
+
+    def result(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        job = self.get(principal, job_id)
+        if job.status in (JobStatus.EXPIRED, JobStatus.DELETED):
+            raise ResultExpired(f"The job is {job.status}; its results are gone.")
+        if job.status == JobStatus.FAILED:
+            raise JobFailedResult(details={"error": job.error.model_dump() if job.error else None})
+        if job.status == JobStatus.CANCELLED:
+            raise JobCancelledResult()
+        if job.status != JobStatus.SUCCEEDED:
+            raise ResultNotReady(details={"status": str(job.status), "progress": job.progress})
+        config = get_settings()
+        ttl = config.download_url_ttl_seconds
+        url_expiry = clock.iso(clock.now() + timedelta(seconds=ttl))
+        outputs = []
+        data: Any = None
+        for output in job.outputs:
+            outputs.append(
+                {
+                    "name": output.name,
+                    "contentType": output.content_type,
+                    "sizeBytes": output.size_bytes,
+                    "url": self.store.presigned_download(output.key, ttl, output.name),
+                    "expiresAt": url_expiry,
+                }
+            )
+            if output.name == "result.json" and output.size_bytes <= config.inline_result_max_bytes:
+                data = json.loads(self.store.read_bytes(output.key))
+        return {"jobId": job.id, "status": str(job.status), "data": data, "outputs": outputs}
+
+
+def _plain_errors(error: ValidationError, prefix: str) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join([prefix, *(str(p) for p in item["loc"])]), "message": item["msg"]} for item in error.errors()
+    ]
+
+
+def require_valid_limit(limit: int) -> int:
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit must be between 1 and 100.", details={"field": "limit"})
+    return limit
+
+
+def execution_arn(job_id: str) -> str:
+    """A job's execution is named after the job, so its ARN is derived, never stored."""
+    machine = get_settings().state_machine_arn
+    return machine.replace(":stateMachine:", ":execution:", 1) + ":" + job_id

@@ -1,0 +1,178 @@
+"""`make bench`: speed figures, each printed beside its baseline from the same run.
+
+1. Extract stage vs raw pypdfium2: pages/s of extract_text's engine step (isolated worker, as
+   the pipeline runs it) and of bare `get_text_range()` on the same text-bearing corpus pages.
+   Target: within 1.5x.
+2. Fixed per-job overhead: wall time of a whole extract_text job through the local runtime
+   (submit -> succeeded) minus its extract-stage time, for one-page documents.
+3. GET /v1/jobs/{id} latency under 20 concurrent pollers (p50/p95), beside GET /health.
+4. Cold import time of the API function (target < 300 ms), beside a bare interpreter start.
+
+These machines are noisy: compare the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pypdfium2
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+ROUNDS = 3
+POLLERS = 20
+POLLS_EACH = 25
+
+
+def text_bearing_pdfs() -> list[tuple[Path, int]]:
+    found = []
+    for path in sorted(CORPUS.rglob("*.pdf")):
+        if "hostile" in path.parts or "encrypted" in path.parts:
+            continue
+        try:
+            document = pypdfium2.PdfDocument(str(path))
+        except pypdfium2.PdfiumError:
+            continue
+        with document:
+            pages = len(document)
+            if any(document[i].get_textpage().get_text_range().strip() for i in range(pages)):
+                found.append((path, pages))
+    return found
+
+
+def raw_pdfium(files: list[tuple[Path, int]]) -> float:
+    started = time.perf_counter()
+    for path, pages in files:
+        document = pypdfium2.PdfDocument(str(path))
+        for index in range(pages):
+            page = document[index]
+            textpage = page.get_textpage()
+            textpage.get_text_range()
+            textpage.close()
+            page.close()
+        document.close()
+    return time.perf_counter() - started
+
+
+def extract_stage(files: list[tuple[Path, int]]) -> float:
+    from pdfjobs.jobtypes.extract_text import ExtractText, ExtractTextSettings
+
+    job_type, settings = ExtractText(), ExtractTextSettings()
+    started = time.perf_counter()
+    for path, pages in files:
+        job_type.process_batch(path, list(range(1, pages + 1)), settings)
+    return time.perf_counter() - started
+
+
+def best_of(measure, files) -> float:  # type: ignore[no-untyped-def]
+    return min(measure(files) for _ in range(ROUNDS))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def bench_engine(files: list[tuple[Path, int]]) -> None:
+    total_pages = sum(pages for _, pages in files)
+    extract_stage(files[:1])  # warm the isolated worker, as a warm Lambda would be
+    raw = best_of(raw_pdfium, files)
+    ours = best_of(extract_stage, files)
+    print(f"\n1. extract stage vs raw pypdfium2 ({len(files)} files, {total_pages} pages, best of {ROUNDS})")
+    print(f"   raw pypdfium2 get_text_range : {total_pages / raw:8.1f} pages/s")
+    print(f"   extract_text engine step     : {total_pages / ours:8.1f} pages/s")
+    print(f"   ratio (ours / raw time)      : {ours / raw:8.2f}x   (target <= 1.5x)")
+
+
+def bench_runtime(files: list[tuple[Path, int]]) -> None:
+    from pdfjobs.client import Client
+    from pdfjobs.local.runtime import LocalRuntime
+
+    one_page = [path for path, pages in files if pages == 1][:6]
+    with LocalRuntime(project_root=REPO, api_port=0, aws_port=0, lambda_port=0) as runtime:
+        admin = Client(api_key=runtime.admin_key, base_url=runtime.api_url)
+        key = admin.create_api_key("bench", tenant_id="bench")["key"]
+        client = Client(api_key=key, base_url=runtime.api_url)
+        overheads, walls = [], []
+        for path in one_page * 2:
+            file = client.upload(path)
+            stage = extract_stage([(path, 1)])
+            started = time.perf_counter()
+            job = client.extract_text([file["id"]])
+            done = client.wait(job["id"], poll_interval=0.02, timeout=120)
+            wall = time.perf_counter() - started
+            assert done["status"] == "succeeded", done
+            walls.append(wall)
+            overheads.append(wall - stage)
+        print(f"\n2. fixed per-job overhead (one-page jobs, n={len(walls)}, local runtime)")
+        print(f"   job wall time submit->succeeded : p50 {statistics.median(walls) * 1000:7.0f} ms")
+        print(f"   minus extract stage (overhead)  : p50 {statistics.median(overheads) * 1000:7.0f} ms")
+
+        latencies: dict[str, list[float]] = {"job": [], "health": []}
+        lock = threading.Lock()
+
+        def poll(url: str, headers: dict[str, str], bucket: str) -> None:
+            session = requests.Session()
+            for _ in range(POLLS_EACH):
+                started = time.perf_counter()
+                response = session.get(url, headers=headers, timeout=30)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text
+                with lock:
+                    latencies[bucket].append(elapsed)
+
+        job_url = f"{runtime.api_url}/jobs/{job['id']}"
+        for bucket, url, headers in (
+            ("health", f"{runtime.api_url}/health", {}),
+            ("job", job_url, {"Authorization": f"Bearer {key}"}),
+        ):
+            threads = [threading.Thread(target=poll, args=(url, headers, bucket)) for _ in range(POLLERS)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        print(f"\n3. latency under {POLLERS} concurrent pollers x {POLLS_EACH} requests")
+        for bucket, label in (("job", "GET /v1/jobs/{id}"), ("health", "GET /v1/health (baseline)")):
+            values = latencies[bucket]
+            print(
+                f"   {label:28}: p50 {percentile(values, 0.5) * 1000:6.1f} ms   "
+                f"p95 {percentile(values, 0.95) * 1000:6.1f} ms"
+            )
+
+
+def bench_cold_import() -> None:
+    snippet = (
+        "import time, importlib.util, sys; t = time.perf_counter(); "
+        "spec = importlib.util.spec_from_file_location('api_app', 'functions/api/app.py'); "
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+        "print(time.perf_counter() - t)"
+    )
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"}
+    imports = [float(subprocess.check_output([sys.executable, "-c", snippet], cwd=REPO, env=env)) for _ in range(5)]
+    bare = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.check_call([sys.executable, "-c", "pass"])
+        bare.append(time.perf_counter() - started)
+    print("\n4. cold start of the API function (median of 5 fresh interpreters)")
+    print(f"   interpreter start (baseline) : {statistics.median(bare) * 1000:6.0f} ms")
+    print(f"   import functions/api/app.py  : {statistics.median(imports) * 1000:6.0f} ms   (target < 300 ms)")
+
+
+def main() -> None:
+    files = text_bearing_pdfs()
+    print(f"PDF Jobs benchmark - corpus {CORPUS}")
+    bench_engine(files)
+    bench_runtime(files)
+    bench_cold_import()
+
+
+if __name__ == "__main__":
+    main()
