@@ -75,11 +75,6 @@ def best_of(measure, files) -> float:  # type: ignore[no-untyped-def]
     return min(measure(files) for _ in range(ROUNDS))
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def bench_engine(files: list[tuple[Path, int]]) -> None:
     total_pages = sum(pages for _, pages in files)
     extract_stage(files[:1])  # warm the isolated worker, as a warm Lambda would be
@@ -142,8 +137,8 @@ def bench_runtime(files: list[tuple[Path, int]]) -> None:
         for bucket, label in (("job", "GET /v1/jobs/{id}"), ("health", "GET /v1/health (baseline)")):
             values = latencies[bucket]
             print(
-                f"   {label:28}: p50 {percentile(values, 0.5) * 1000:6.1f} ms   "
-                f"p95 {percentile(values, 0.95) * 1000:6.1f} ms"
+                f"   {label:28}: p50 {statistics.median(values) * 1000:6.1f} ms   "
+                f"p95 {statistics.quantiles(values, n=20)[18] * 1000:6.1f} ms"
             )
 
 

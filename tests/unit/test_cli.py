@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pdfjobs import cli
 from pdfjobs.client import Client
 

@@ -10,8 +10,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pdfjobs
 import pytest
+
+import pdfjobs
 from pdfjobs.client import (
     ApiError,
     Client,

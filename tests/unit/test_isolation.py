@@ -6,8 +6,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def _workers() -> Iterator[None]:
     isolation.shutdown_workers()
 
 
-def run(func, *args, timeout: float = 10, memory_mb: int = 512, **kwargs):  # type: ignore[no-untyped-def]
+def run(func: Callable[..., Any], *args: Any, timeout: float = 10, memory_mb: int = 512, **kwargs: Any) -> Any:
     return isolation.run_isolated(func, *args, timeout=timeout, memory_mb=memory_mb, **kwargs)
 
 

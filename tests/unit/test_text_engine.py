@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 import unicodedata
 from pathlib import Path
@@ -224,7 +225,7 @@ def test_coordinates_follow_the_displayed_page(tmp_path: Path, rotation: int) ->
     # pdfium's own page-to-device mapping (at 1 pixel per point) is the oracle for where the
     # baseline start (72, 700) is shown.
     with pdfium.PdfDocument(str(path)) as document:
-        shown_x, shown_y = pdfium_c.c_int(), pdfium_c.c_int()
+        shown_x, shown_y = ctypes.c_int(), ctypes.c_int()
         pdfium_c.FPDF_PageToDevice(document[0], 0, 0, 612, 792, 0, 72.0, 700.0, shown_x, shown_y)
         if rotation in (90, 270):  # device size is the displayed size
             pdfium_c.FPDF_PageToDevice(document[0], 0, 0, 792, 612, 0, 72.0, 700.0, shown_x, shown_y)

@@ -49,7 +49,7 @@ def key_from_headers(headers: dict[str, str]) -> str | None:
     return None
 
 
-def _mark_replayed(response: Any, _record: Any) -> Any:
+def _mark_replayed(response: Any, idempotent_data: Any) -> Any:
     # Powertools calls this hook only when it returns a stored response.
     return {**response, "replayed": True}
 

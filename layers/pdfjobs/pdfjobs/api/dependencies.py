@@ -34,7 +34,7 @@ def request_info(request: Request) -> RequestInfo:
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode()
     return RequestInfo(
         headers={name.lower(): value for name, value in (event.headers or {}).items()},
-        request_id=event.request_context.request_id or "",
+        request_id=str((event.get("requestContext") or {}).get("requestId") or ""),
         raw_body=raw,
         lambda_context=request.context.get("lambda_context"),
     )

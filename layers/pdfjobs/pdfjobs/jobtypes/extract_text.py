@@ -61,7 +61,9 @@ class ExtractText(JobType):
 
     @staticmethod
     def _shape_page(page: dict[str, Any], settings: ExtractTextSettings) -> dict[str, Any]:
-        shaped = {key: page[key] for key in ("page", "width", "height", "rotation", "text") if key in page}
+        shaped: dict[str, Any] = {
+            key: page[key] for key in ("page", "width", "height", "rotation", "text") if key in page
+        }
         if settings.include_layout or settings.include_page_citations:
             blocks = []
             for block in page.get("blocks", []):

@@ -30,10 +30,14 @@ def _opens_as_utf8(data: bytes) -> bool:
 def _opens_as_pdf(data: bytes) -> bool:
     import pypdfium2
 
-    try:
-        pypdfium2.PdfDocument(data).close()
-    except pypdfium2.PdfiumError:
-        return False
+    from pdfjobs.pdf.document import pdfium_lock
+
+    # pdfium is not thread-safe, and locally every function shares one process.
+    with pdfium_lock:
+        try:
+            pypdfium2.PdfDocument(data).close()
+        except pypdfium2.PdfiumError:
+            return False
     return True
 
 

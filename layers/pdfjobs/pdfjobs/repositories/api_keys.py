@@ -85,6 +85,7 @@ class ApiKeyRepository:
 
     def list(self, tenant_id: str | None, limit: int = 100) -> list[ApiKeyRecord]:
         """A tenant's keys, or every key when tenant_id is None (operator), newest first."""
+        condition: Any
         if tenant_id is None:
             condition = Key("GSI1PK").eq(ALL_API_KEYS)
             kwargs: dict[str, Any] = {"IndexName": "GSI1"}

@@ -101,7 +101,8 @@ class JobRepository:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                old = error.response.get("Item", {}).get("status", {}).get("S", "missing")
+                item: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
+                old = item.get("status", {}).get("S", "missing")
                 raise JobStateConflict(f"The job is {old}; it cannot become {to_status}.") from error
             raise
         return JobRecord.model_validate(response["Attributes"])
@@ -183,7 +184,7 @@ class JobRepository:
             index, hash_name, range_name, hash_value = "", "PK", "SK", tenant_pk(tenant_id)
             filter_expression = None
 
-        condition = Key(hash_name).eq(hash_value)
+        condition: Any = Key(hash_name).eq(hash_value)
         if not index:
             condition = condition & Key("SK").begins_with("JOB#")
         kwargs: dict[str, Any] = {

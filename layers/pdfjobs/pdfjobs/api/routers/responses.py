@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from pdfjobs.api.schemas import ErrorEnvelope
 
 
-def ok(model: Any, description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
+def ok(model: Any, description: str = "OK") -> OpenAPIResponse:
+    return cast(OpenAPIResponse, {"description": description, "content": {"application/json": {"model": model}}})
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": ErrorEnvelope}}}
+def _error(description: str) -> OpenAPIResponse:
+    return ok(ErrorEnvelope, description)
 
 
-def errors(*statuses: int) -> dict[int, dict[str, Any]]:
+def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """The error responses a route can give, always with the auth errors."""
     meanings = {
         400: "Invalid request (validation.error, request.malformed_json, request.invalid)",
