@@ -1,11 +1,11 @@
 """Pipeline state `finalize` of statemachines/job.asl.json."""
 
-from pdfjobs.observability import logger, metrics, tracer
+from pdfjobs.observability import capture_lambda_handler, logger, metrics
 from pdfjobs.pipeline.steps import Pipeline
 
 
 @logger.inject_lambda_context(correlation_id_path="jobId")
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@capture_lambda_handler
 def lambda_handler(event: dict, context: object) -> dict:
     return Pipeline().finalize(event)

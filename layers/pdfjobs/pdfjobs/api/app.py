@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import DependencyResolutionError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import Server
 
 from pdfjobs import __version__, errors
 from pdfjobs.api.routers import api_keys, files, health, jobs
@@ -23,7 +22,6 @@ DESCRIPTION = (
     "Send `Idempotency-Key` on mutations: replays within 24 hours return the original response with "
     '`Idempotent-Replayed: true`. Every error is `{"error": {"code", "message", "requestId", "details"?}}`.'
 )
-SERVERS = [Server(url="/v1", description="this deployment (API Gateway stage v1)")]
 
 
 def _request_id(app: APIGatewayRestResolver) -> str:
@@ -53,11 +51,18 @@ def _validation_error(exc: RequestValidationError) -> errors.PdfJobsError:
     return errors.ValidationFailed(f"{first['field']}: {first['message']}", details={"errors": fields, **first})
 
 
+def _servers() -> list[Any]:
+    # Powertools' OpenAPI models take ~150 ms to import: load them with the first resolver, not at import.
+    from aws_lambda_powertools.event_handler.openapi.models import Server
+
+    return [Server(url="/v1", description="this deployment (API Gateway stage v1)")]
+
+
 def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     for router in (health.router, api_keys.router, files.router, jobs.router):
         app.include_router(router)
-    app.enable_swagger(path="/docs", title=TITLE, version=__version__, description=DESCRIPTION, servers=SERVERS)
+    app.enable_swagger(path="/docs", title=TITLE, version=__version__, description=DESCRIPTION, servers=_servers())
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
@@ -100,7 +105,7 @@ def build_app() -> APIGatewayRestResolver:
 
 
 def openapi_json(app: APIGatewayRestResolver) -> str:
-    return app.get_openapi_json_schema(title=TITLE, version=__version__, description=DESCRIPTION, servers=SERVERS)
+    return app.get_openapi_json_schema(title=TITLE, version=__version__, description=DESCRIPTION, servers=_servers())
 
 
 # Warm resolver instances, one per concurrent request: a resolver holds the current event, and

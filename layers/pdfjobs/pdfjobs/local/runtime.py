@@ -43,6 +43,14 @@ ASYNC_DRAIN_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
+def _forget_cached_configuration() -> None:
+    from pdfjobs import aws_clients
+    from pdfjobs.settings import get_settings
+
+    get_settings.cache_clear()
+    aws_clients.reset()
+
+
 def generate_admin_key() -> str:
     return "pdfj_" + secrets.token_urlsafe(32)
 
@@ -215,6 +223,9 @@ class LocalRuntime:
         # Before the mock starts: it saves and later restores the credential variables it overrides.
         environment.apply(function_environment)  # every handler sees all functions' variables
         environment.apply(emulator_environment(aws_endpoint, lambda_server.url))
+        # Settings and clients are cached per process; anything read before now saw other values.
+        _forget_cached_configuration()
+        cleanup.callback(_forget_cached_configuration)
 
         # Active mock: moto's Step Functions interpreter then builds its Lambda client without an
         # endpoint, so botocore takes AWS_ENDPOINT_URL_LAMBDA, our Invoke endpoint.
