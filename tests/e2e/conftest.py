@@ -31,7 +31,7 @@ STARTUP_TIMEOUT_SECONDS = 90
 class Stack:
     api_url: str  # includes the stage: http://127.0.0.1:3000/v1
     admin_key: str
-    local: bool
+    aws_endpoint: str | None  # the emulator, for tests that look behind the API (local only)
 
     def url(self, path: str) -> str:
         return self.api_url + path
@@ -47,7 +47,7 @@ def _free_port() -> int:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     remote_url = os.environ.get("PDFJOBS_E2E_API_URL")
     if remote_url:
-        yield Stack(remote_url.rstrip("/"), os.environ["PDFJOBS_E2E_ADMIN_KEY"], local=False)
+        yield Stack(remote_url.rstrip("/"), os.environ["PDFJOBS_E2E_ADMIN_KEY"], aws_endpoint=None)
         return
     admin_key = generate_key()
     api_port, aws_port, lambda_port = _free_port(), _free_port(), _free_port()
@@ -72,7 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         api_url = f"http://127.0.0.1:{api_port}/v1"
         try:
             _wait_healthy(api_url, process, log_path)
-            yield Stack(api_url, admin_key, local=True)
+            yield Stack(api_url, admin_key, aws_endpoint=f"http://127.0.0.1:{aws_port}")
         finally:
             process.send_signal(signal.SIGINT)
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 from pypdf import PdfReader, PdfWriter
@@ -37,6 +38,21 @@ def test_cancel_stops_a_running_job_and_it_stays_cancelled(tenant_a: Api, long_p
     assert cancelled.json()["status"] == "cancelled"
     final, _ = tenant_a.wait(job["id"], timeout=30)
     assert final["status"] == "cancelled"
+    if tenant_a.stack.aws_endpoint:  # look behind the API: the execution itself was stopped
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=tenant_a.stack.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+        execution = machine.replace(":stateMachine:", ":execution:") + ":" + job["id"]
+        assert sfn.describe_execution(executionArn=execution)["status"] != "RUNNING"
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        entered = {e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e}
+        # Stopped, not failed through: neither the Catch target nor the later stages ever ran.
+        assert "Prepare" in entered and not entered & {"MarkFailed", "Assemble", "Verify", "Finalize"}, entered
     again = tenant_a.post(f"/jobs/{job['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "job.not_cancellable"
     result = tenant_a.get(f"/jobs/{job['id']}/result")

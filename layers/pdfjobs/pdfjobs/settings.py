@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     page_batch_size: int = Field(default=50, gt=0)
     engine_timeout_seconds: float = Field(default=120.0, gt=0)
     engine_memory_mb: int = Field(default=2048, gt=0)
-    max_render_pixels: int = Field(default=50_000_000, gt=0)
 
     # Time
     retention_hours: int = Field(default=24, gt=0)

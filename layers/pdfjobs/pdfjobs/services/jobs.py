@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from pdfjobs import aws_clients, clock, ids
 from pdfjobs.errors import (
-    BadRequest,
     FileExpired,
     Internal,
     JobCancelledResult,
@@ -253,12 +252,6 @@ def _plain_errors(error: ValidationError, prefix: str) -> list[dict[str, str]]:
     return [
         {"field": ".".join([prefix, *(str(p) for p in item["loc"])]), "message": item["msg"]} for item in error.errors()
     ]
-
-
-def require_valid_limit(limit: int) -> int:
-    if not 1 <= limit <= 100:
-        raise BadRequest("limit must be between 1 and 100.", details={"field": "limit"})
-    return limit
 
 
 def execution_arn(job_id: str) -> str:
