@@ -7,7 +7,6 @@ each status transition happens exactly when the test says.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from pdfjobs import aws_clients, clock
-from pdfjobs.local.environment import emulator_environment, merged_function_environment
+from pdfjobs.local.environment import ProcessEnvironment, emulator_environment, merged_function_environment
 from pdfjobs.local.lambda_functions import function_specs
 from pdfjobs.local.resources import Stack, create_resources
 from pdfjobs.local.template import SamTemplate
@@ -54,12 +53,8 @@ def aws_stack() -> Iterator[Stack]:
         # Nothing listens here: these tests invoke pipeline steps themselves.
         **emulator_environment(endpoint, f"http://127.0.0.1:{_free_port()}"),
     }
-    saved = {name: os.environ.get(name) for name in environment}
-    for name, value in environment.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    process_environment = ProcessEnvironment()
+    process_environment.apply(environment)
     get_settings.cache_clear()
     aws_clients.reset()
     try:
@@ -68,11 +63,7 @@ def aws_stack() -> Iterator[Stack]:
         create_resources(stack)
         yield stack
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        process_environment.restore()
         get_settings.cache_clear()
         aws_clients.reset()
         server.stop()

@@ -57,16 +57,9 @@ class ApiKeyOut(Schema):
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> ApiKeyOut:
-        return cls(
-            id=record.id,
-            name=record.name,
-            prefix=record.prefix,
-            tenant_id=record.tenant_id,
-            scopes=record.scopes,
-            created_at=record.created_at,
-            revoked_at=record.revoked_at,
-            active=record.revoked_at is None,
-        )
+        # Never the hash: only the public fields, plus whether the key still works.
+        public = record.model_dump(include=set(cls.model_fields))
+        return cls.model_validate({**public, "active": record.revoked_at is None})
 
 
 class CreatedApiKey(ApiKeyOut):
@@ -113,18 +106,8 @@ class FileOut(Schema):
 
     @classmethod
     def of(cls, record: FileRecord) -> FileOut:
-        return cls(
-            id=record.id,
-            status=record.status,
-            filename=record.filename,
-            content_type=record.content_type,
-            size_bytes=record.size_bytes,
-            sha256=record.sha256,
-            page_count=record.page_count,
-            encrypted=record.encrypted,
-            created_at=record.created_at,
-            expires_at=record.expires_at,
-        )
+        # Only the public fields: the object key, tenant and owner stay internal.
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
 
 
 class DeletedOut(Schema):

@@ -8,26 +8,15 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from pdfjobs import aws_clients, clock
+from pdfjobs import clock
 from pdfjobs.records import ApiKeyRecord
+from pdfjobs.repositories.base import TableRepository
 from pdfjobs.repositories.keys import ALL_API_KEYS, api_key_hash_pk, tenant_pk
-from pdfjobs.settings import get_settings
 
 _AUTH_SK = "AUTH"
 
 
-class ApiKeyRepository:
-    def __init__(self, table_name: str | None = None) -> None:
-        self.table_name = table_name or get_settings().table_name
-
-    @property
-    def _table(self) -> Any:
-        return aws_clients.dynamodb_table(self.table_name)
-
-    @property
-    def _client(self) -> Any:
-        return aws_clients.client("dynamodb")
-
+class ApiKeyRepository(TableRepository):
     def create(self, record: ApiKeyRecord) -> None:
         """Writes the record and its auth item together, or neither."""
         item = {

@@ -9,18 +9,11 @@ from botocore.exceptions import ClientError
 from pdfjobs import aws_clients, clock
 from pdfjobs.errors import UploadAlreadyCompleted
 from pdfjobs.records import FileRecord, UploadRecord
+from pdfjobs.repositories.base import TableRepository
 from pdfjobs.repositories.keys import tenant_pk
-from pdfjobs.settings import get_settings
 
 
-class FileRepository:
-    def __init__(self, table_name: str | None = None) -> None:
-        self.table_name = table_name or get_settings().table_name
-
-    @property
-    def _table(self) -> Any:
-        return aws_clients.dynamodb_table(self.table_name)
-
+class FileRepository(TableRepository):
     def put_upload(self, upload: UploadRecord) -> None:
         self._table.put_item(
             Item={
@@ -43,7 +36,7 @@ class FileRepository:
         serializer = TypeSerializer()
         file_item = self._file_item(file)
         try:
-            aws_clients.client("dynamodb").transact_write_items(
+            self._client.transact_write_items(
                 TransactItems=[
                     {
                         "Update": {

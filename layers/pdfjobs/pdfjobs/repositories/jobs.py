@@ -10,11 +10,11 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from pdfjobs import aws_clients, clock, ids
+from pdfjobs import clock, ids
 from pdfjobs.errors import BadRequest, JobStateConflict
 from pdfjobs.records import JobRecord, JobStatus
+from pdfjobs.repositories.base import TableRepository
 from pdfjobs.repositories.keys import job_status_pk, job_type_pk, tenant_pk
-from pdfjobs.settings import get_settings
 
 # Listing with a filter reads at most this many DynamoDB pages per request (no unbounded loops).
 _MAX_LIST_READS = 10
@@ -34,14 +34,14 @@ def decode_cursor(cursor: str) -> str:
     return job_id
 
 
-class JobRepository:
-    def __init__(self, table_name: str | None = None) -> None:
-        self.table_name = table_name or get_settings().table_name
+def _assignments(fields: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """`SET` clauses for `fields`, with placeholder names and values (attribute names may be reserved words)."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    return names, values, [f"#f{i} = :v{i}" for i in range(len(fields))]
 
-    @property
-    def _table(self) -> Any:
-        return aws_clients.dynamodb_table(self.table_name)
 
+class JobRepository(TableRepository):
     @staticmethod
     def _key(tenant_id: str, job_id: str) -> dict[str, str]:
         return {"PK": tenant_pk(tenant_id), "SK": f"JOB#{job_id}"}
@@ -82,12 +82,10 @@ class JobRepository:
             ":gsi2": job_status_pk(tenant_id, to_status),
             **{f":from{i}": str(s) for i, s in enumerate(allowed)},
         }
-        names = {"#status": "status"}
-        sets = ["#status = :to", "updated_at = :now", "GSI2PK = :gsi2"]
-        for i, (name, value) in enumerate(fields.items()):
-            names[f"#f{i}"] = name
-            values[f":v{i}"] = value
-            sets.append(f"#f{i} = :v{i}")
+        names, field_values, field_sets = _assignments(fields)
+        names["#status"] = "status"
+        values.update(field_values)
+        sets = ["#status = :to", "updated_at = :now", "GSI2PK = :gsi2", *field_sets]
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         try:
             response = self._table.update_item(
@@ -109,24 +107,10 @@ class JobRepository:
 
     def update_fields(self, tenant_id: str, job_id: str, while_status: JobStatus, **fields: Any) -> None:
         """Sets fields only while the job is still in `while_status` (a cancelled job is left alone)."""
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":while": str(while_status), ":now": clock.iso(clock.now())}
-        sets = ["updated_at = :now"]
-        for i, (name, value) in enumerate(fields.items()):
-            names[f"#f{i}"] = name
-            values[f":v{i}"] = value
-            sets.append(f"#f{i} = :v{i}")
-        self._update_while(tenant_id, job_id, "SET " + ", ".join(sets), names, values)
-
-    def update_document(self, tenant_id: str, job_id: str, index: int, while_status: JobStatus, **fields: Any) -> None:
-        names = {"#status": "status", "#docs": "documents"}
-        values: dict[str, Any] = {":while": str(while_status), ":now": clock.iso(clock.now())}
-        sets = ["updated_at = :now"]
-        for i, (name, value) in enumerate(fields.items()):
-            names[f"#f{i}"] = name
-            values[f":v{i}"] = value
-            sets.append(f"#docs[{int(index)}].#f{i} = :v{i}")
-        self._update_while(tenant_id, job_id, "SET " + ", ".join(sets), names, values)
+        names, values, sets = _assignments(fields)
+        names["#status"] = "status"
+        values.update({":while": str(while_status), ":now": clock.iso(clock.now())})
+        self._update_while(tenant_id, job_id, "SET " + ", ".join(["updated_at = :now", *sets]), names, values)
 
     def add_pages_done(self, tenant_id: str, job_id: str, pages: int) -> None:
         self._update_while(
