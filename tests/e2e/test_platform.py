@@ -62,6 +62,17 @@ def test_openapi_lists_every_route_schema_and_error_code(stack: Stack) -> None:
     schemas = spec["components"]["schemas"]
     for name in ("CreateJobRequest", "JobOut", "ErrorEnvelope", "FileOut", "UploadOut", "JobResultOut"):
         assert name in schemas
+    settings = schemas["CreateJobRequest"]["properties"]["settings"]["anyOf"]
+    assert {"$ref": "#/components/schemas/ExtractTextSettings"} in settings
+    assert set(schemas["ExtractTextSettings"]["properties"]) == {
+        "pages",
+        "password",
+        "includeLayout",
+        "includePageCitations",
+    }
+    assert schemas["ExtractTextSettings"]["additionalProperties"] is False
+    assert "extract_text" in schemas["CreateJobRequest"]["properties"]["jobType"]["enum"]
+    assert "HTTPValidationError" not in schemas  # validation errors are 400s in the envelope
     text = str(spec)
     for cls in all_error_classes():
         assert cls.code in text, cls.code

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from pdfjobs import __version__, errors
 from pdfjobs.api.routers import api_keys, files, health, jobs
+from pdfjobs.jobtypes.registry import job_types
 from pdfjobs.observability import logger
 
 TITLE = "PDF Jobs API"
@@ -58,8 +59,49 @@ def _servers() -> list[Any]:
     return [Server(url="/v1", description="this deployment (API Gateway stage v1)")]
 
 
+class PdfJobsResolver(APIGatewayRestResolver):
+    """Powertools' resolver, documenting our validation errors as they are: 400s in the one envelope.
+
+    Powertools adds its own 422 `HTTPValidationError` response to every operation; we never send it.
+    """
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        document = schema.model_dump(by_alias=True, exclude_none=True)
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                for status in (422, "422"):
+                    if responses.get(status, {}).get("description") == "Validation Error":
+                        del responses[status]
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        _document_job_types(schemas)
+        return type(schema).model_validate(document)
+
+
+def _document_job_types(schemas: dict[str, Any]) -> None:
+    """Each job type's settings model, referenced from CreateJobRequest (validated per job type at submit)."""
+    references = []
+    for job_type in job_types().values():
+        model = job_type.settings_model
+        generated = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        schemas.update(generated.pop("$defs", {}))
+        generated["description"] = f"`settings` of jobType `{job_type.name}`: {job_type.description}"
+        schemas[model.__name__] = generated
+        references.append({"$ref": f"#/components/schemas/{model.__name__}"})
+    request = schemas.get("CreateJobRequest", {}).get("properties", {})
+    if "jobType" in request:
+        request["jobType"]["enum"] = sorted(job_types())
+    if "settings" in request:
+        request["settings"] = {**request["settings"], "anyOf": references}
+        request["settings"].pop("additionalProperties", None)
+        request["settings"].pop("type", None)
+
+
 def build_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = PdfJobsResolver(enable_validation=True)
     for router in (health.router, api_keys.router, files.router, jobs.router):
         app.include_router(router)
     app.enable_swagger(path="/docs", title=TITLE, version=__version__, description=DESCRIPTION, servers=_servers())
