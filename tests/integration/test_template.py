@@ -111,3 +111,29 @@ def test_pipeline_shape_timeouts_retries_and_catch() -> None:
     substitutions = TEMPLATE.resources["JobStateMachine"]["Properties"]["DefinitionSubstitutions"]
     text = json.dumps(ASL)
     assert all("${" + key + "}" in text for key in substitutions)
+
+
+@pytest.mark.slow
+def test_sam_build_packages_the_layer_and_every_function(tmp_path: Path) -> None:
+    """What `sam build` makes is what `sam deploy` ships: no Docker needed for Python."""
+    sam = Path(sys.executable).with_name("sam")
+    build_dir = tmp_path / "build"
+    result = subprocess.run(
+        [str(sam), "build", "--no-cached", "--template", "template.yaml", "--build-dir", str(build_dir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    layer = build_dir / "PdfJobsLayer" / "python"
+    for package in ("pdfjobs", "aws_lambda_powertools", "pypdfium2", "pydantic", "python_multipart"):
+        assert (layer / package).is_dir(), package
+    size = sum(f.stat().st_size for f in (build_dir / "PdfJobsLayer").rglob("*") if f.is_file())
+    assert size < 250 * 1024 * 1024  # Lambda's limit for function + layers, unzipped
+    for logical_id, resource in TEMPLATE.resources.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            module = resource["Properties"]["Handler"].split(".")[0]
+            assert (build_dir / logical_id / f"{module}.py").is_file(), logical_id
