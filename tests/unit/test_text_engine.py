@@ -295,3 +295,24 @@ def test_markdown_of_a_real_page() -> None:
     markdown = to_markdown(pages)
     assert markdown.startswith("<!-- page 1 -->\n\n## The Crazy Ones\n\n")
     assert "Heres to the crazy ones." in markdown
+
+
+def test_fast_median_matches_statistics() -> None:
+    import random
+    import statistics
+
+    from pdfjobs.engines.text import _median
+
+    rng = random.Random(7)
+    for size in (1, 2, 3, 4, 9, 10):
+        values = [rng.uniform(-5, 50) for _ in range(size)]
+        assert _median(list(values)) == statistics.median(values)
+
+
+def test_text_with_a_lone_carriage_return_is_cleaned(tmp_path: Path) -> None:
+    # pdfium's own CRLF line breaks need no cleaning; a CR of the text itself (an unmapped glyph) does.
+    content = "BT /F1 10 Tf 72 700 Td (Before\\rafter) Tj ET\n"  # \r: the PDF string escape for a CR
+    path = build_pdf(tmp_path / "cr.pdf", [PageSpec(content, 612, 792)])
+    page = extract_text(path, [1])[0]
+    assert "\r" not in page["text"]
+    assert page["text"] == "Beforeafter"  # removed as a control code, not read as a space

@@ -79,6 +79,7 @@ def _serve(fd: int, preload: tuple[str, ...]) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     _, hard_limit = resource.getrlimit(resource.RLIMIT_AS)
+    statm = os.open("/proc/self/statm", os.O_RDONLY)  # kept open: reopening costs more than the read
     conn.send((_READY, os.getpid()))
     while True:
         try:
@@ -88,7 +89,7 @@ def _serve(fd: int, preload: tuple[str, ...]) -> None:
         try:
             # From our own caller over a private socket; loading imports func's module if needed.
             func, args, kwargs, memory_mb = pickle.loads(call)  # noqa: S301
-            limit = _address_space_bytes() + memory_mb * 1024 * 1024
+            limit = _address_space_bytes(statm) + memory_mb * 1024 * 1024
             if hard_limit != resource.RLIM_INFINITY:
                 limit = min(limit, hard_limit)
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard_limit))
@@ -105,9 +106,12 @@ def _serve(fd: int, preload: tuple[str, ...]) -> None:
             conn.send((_ERROR, _OTHER, "Internal", f"the result could not be sent back: {error!r}", None, ""))
 
 
-def _address_space_bytes() -> int:
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+def _address_space_bytes(statm: int | None = None) -> int:
+    """The process's address space size, from /proc/self/statm (or an open descriptor of it)."""
+    if statm is None:
+        with open("/proc/self/statm", encoding="ascii") as file:
+            return int(file.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    return int(os.pread(statm, 256, 0).split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _describe(error: BaseException) -> tuple[str, str, str, dict[str, Any] | None, str]:

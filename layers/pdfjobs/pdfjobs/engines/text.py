@@ -30,6 +30,7 @@ import math
 import operator
 import os
 import re
+import struct
 from collections.abc import Callable
 from statistics import median
 from typing import Any
@@ -53,7 +54,10 @@ _HEADING_RATIO = 1.3  # a short block this much taller than the page's text is a
 _WHITESPACE = re.compile(r"\s+")
 _LINE_BREAK = re.compile("\r\n|\ufffe")  # pdfium marks a hyphen it joined across lines as U+FFFE
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # unmapped glyphs come out as control codes
-_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe]")
+# What _CONTROL removes or a joined hyphen, but for CR: pdfium's own CRLF line breaks are on every
+# page and never inside a segment, so only a CR outside them needs cleaning. (Looked for one by one:
+# a substring test is far cheaper per character than a regular expression's character class.)
+_NEEDS_CLEANING = (*(chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)), "\x7f", "\ufffe")
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<])")
 # Line starts that Markdown reads as a heading, quote, list item or setext underline.
 _MARKDOWN_LINE_START = re.compile(r"^([#>]|[-+*](?= )|\d+(?=[.)] )|[=-]+$)", re.MULTILINE)
@@ -68,11 +72,18 @@ class _Segment:
     """A run of text on one baseline, with no wide gap inside."""
 
     __slots__ = ("h", "order", "text", "x0", "x1", "y0", "y1")
+    order: int  # pdfium's order of the page's segments, set by _blocks
 
     def __init__(self, x0: float, y0: float, x1: float, y1: float, text: str) -> None:
-        self.x0, self.y0, self.x1, self.y1, self.text = x0, y0, x1, y1, text
-        self.h = max(y1 - y0, 0.1)
-        self.order = 0
+        # One attribute per statement, no max() call: this runs for every segment. (order is set by
+        # _blocks before anything reads it.)
+        self.x0 = x0
+        self.y0 = y0
+        self.x1 = x1
+        self.y1 = y1
+        self.text = text
+        h = y1 - y0
+        self.h = 0.1 if h < 0.1 else h
 
 
 def extract_text(path: str | os.PathLike[str], pages: list[int], password: str | None = None) -> list[dict[str, Any]]:
@@ -86,26 +97,45 @@ def extract_text(path: str | os.PathLike[str], pages: list[int], password: str |
 
 
 def _extract_page(document: pdfium.PdfDocument, number: int) -> dict[str, Any]:
-    page = document[number - 1]
+    # pdfium's own calls rather than pypdfium2's page and text page objects: this runs per page.
+    page = pdfium_c.FPDF_LoadPage(document.raw, number - 1)
+    if not page:
+        raise pdfium.PdfiumError("Failed to load page.")
     try:
-        width, height = page.get_size()
-        rotation = page.get_rotation()
-        textpage = page.get_textpage()
+        width, height = pdfium_c.FPDF_GetPageWidthF(page), pdfium_c.FPDF_GetPageHeightF(page)
+        rotation = _ROTATIONS.get(pdfium_c.FPDFPage_GetRotation(page))
+        if rotation is None:
+            raise pdfium.PdfiumError("Failed to get page rotation.")
+        textpage = pdfium_c.FPDFText_LoadPage(page)
+        if not textpage:
+            raise pdfium.PdfiumError("Failed to load text page.")
         try:
-            segments = _TextPage(textpage.raw, page.get_bbox(), rotation).segments()
+            count = pdfium_c.FPDFText_CountChars(textpage)
+            segments = _TextPage(textpage, _page_bbox(page), rotation).segments(count) if count > 0 else []
         finally:
-            textpage.close()
+            pdfium_c.FPDFText_ClosePage(textpage)
     finally:
-        page.close()
+        pdfium_c.FPDF_ClosePage(page)
     blocks = _blocks(segments, width, height)
     return {
         "page": number,
         "width": round(width, 2),
         "height": round(height, 2),
         "rotation": rotation,
-        "text": "\n\n".join(block["text"] for block in blocks),
+        "text": "\n\n".join([block["text"] for block in blocks]),
         "blocks": blocks,
     }
+
+
+_ROTATIONS = {0: 0, 1: 90, 2: 180, 3: 270}
+
+
+def _page_bbox(page: Any) -> tuple[float, float, float, float]:
+    """The page's visible box (media box clipped by crop box): left, bottom, right, top."""
+    rect = pdfium_c.FS_RECTF()
+    if not pdfium_c.FPDF_GetPageBoundingBox(page, rect):
+        raise pdfium.PdfiumError("Failed to get page bounding box.")
+    return (rect.left, rect.bottom, rect.right, rect.top)
 
 
 # --- characters to segments -------------------------------------------------------------------------
@@ -116,37 +146,43 @@ class _TextPage:
 
     def __init__(self, raw: Any, bbox: tuple[float, float, float, float], rotation: int) -> None:
         self.raw = raw
+        self.handle = ctypes.cast(raw, ctypes.c_void_p)  # for the unchecked calls below
         self.rotation = rotation
         self.to_display = _display_transform(bbox, rotation)
         self._upright, self._left, self._top = rotation == 0, bbox[0], bbox[3]
         self.text = ""
         self.needs_cleaning = False
-        self._loose = pdfium_c.FS_RECTF()
-        self._edges = (ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double())
+        self._rect = (ctypes.c_float * 4)()  # an FS_RECTF: left, top, right, bottom
+        self._rect_pointer = ctypes.byref(self._rect)
+        self._edges = (ctypes.c_double * 4)()  # left, top, right, bottom
+        self._edge_pointers = tuple(ctypes.byref(self._edges, i * ctypes.sizeof(ctypes.c_double)) for i in range(4))
 
     def box(self, index: int) -> Box:
         """The loose box of a character: font ascent to descent, so one line's boxes share a height."""
-        r = self._loose
-        pdfium_c.FPDFText_GetLooseCharBox(self.raw, index, r)
+        _get_loose_char_box(self.handle, index, self._rect_pointer)
+        left, top, right, bottom = _unpack_rect(self._rect)
         if self._upright:  # the common case, without the general transform's call
-            left, top = self._left, self._top
-            return (r.left - left, top - r.top, r.right - left, top - r.bottom)
-        return self.to_display((r.left, r.bottom, r.right, r.top))
+            return (left - self._left, self._top - top, right - self._left, self._top - bottom)
+        return self.to_display((left, bottom, right, top))
 
-    def segments(self) -> list[_Segment]:
-        count = pdfium_c.FPDFText_CountChars(self.raw)
-        if count <= 0:
-            return []
+    def segments(self, count: int) -> list[_Segment]:
+        """The segments of the page's `count` (> 0) characters, in pdfium's order."""
         self.text = text = _page_text(self.raw, count)
-        self.needs_cleaning = _NEEDS_CLEANING.search(text) is not None
+        self.needs_cleaning = text.count("\r") != text.count("\r\n") or any(c in text for c in _NEEDS_CLEANING)
         segments: list[_Segment] = []
+        line = self._line
         start = 0
-        for match in [*_LINE_BREAK.finditer(text), None]:
-            end = match.start() if match else len(text)
+        if "\ufffe" not in text:  # the common case, without a regular expression
+            for piece in text.split("\r\n"):
+                line(start, start + len(piece), segments)
+                start += len(piece) + 2
+            return segments
+        for match in _LINE_BREAK.finditer(text):
+            end = match.start()
             # The joined-hyphen marker ends its visual line as a hyphen.
-            hyphen = match is not None and match.group() == "\ufffe"
-            self._line(start, end + 1 if hyphen else end, segments)
-            start = match.end() if match else end
+            line(start, end + 1 if text[end] == "\ufffe" else end, segments)
+            start = match.end()
+        line(start, len(text), segments)
         return segments
 
     def _line(self, start: int, end: int, out: list[_Segment]) -> None:
@@ -155,86 +191,102 @@ class _TextPage:
         stripped = line.strip()
         if not stripped:
             return
-        start += len(line) - len(line.lstrip())
-        end = start + len(stripped)
-        first, last = self.box(start), self.box(end - 1)
-        # (Conditional expressions rather than min/max calls: this runs for every line.)
-        top = first[1] if first[1] < last[1] else last[1]
-        bottom = first[3] if first[3] > last[3] else last[3]
-        height = first[3] - first[1] if first[3] - first[1] < last[3] - last[1] else last[3] - last[1]
+        if len(stripped) != len(line):
+            start += len(line) - len(line.lstrip())
+            end = start + len(stripped)
+        # The loose boxes of the first and last characters. (Locals and conditional expressions
+        # rather than indexing and min/max calls: this runs for every line.)
+        fx0, fy0, fx1, fy1 = self.box(start)
+        lx0, ly0, lx1, ly1 = self.box(end - 1)
+        top = fy0 if fy0 < ly0 else ly0
+        bottom = fy1 if fy1 > ly1 else ly1
+        height = fy1 - fy0 if fy1 - fy0 < ly1 - ly0 else ly1 - ly0
         if height < 0.1:
             height = 0.1
-        shared = (first[3] if first[3] < last[3] else last[3]) - (first[1] if first[1] > last[1] else last[1])
+        shared = (fy1 if fy1 < ly1 else ly1) - (fy0 if fy0 > ly0 else ly0)
         if shared < 0.5 * height:
-            if _overlap(first[0], first[2], last[0], last[2]) >= 0.5 * min(first[2] - first[0], last[2] - last[0]):
+            if _overlap(fx0, fx1, lx0, lx1) >= 0.5 * min(fx1 - fx0, lx1 - lx0):
                 # A vertical line of text: kept whole.
-                out.append(self._segment(start, end, min(first[0], last[0]), top, max(first[2], last[2]), bottom))
+                out.append(self._segment(start, end, min(fx0, lx0), top, max(fx1, lx1), bottom))
             else:
                 self._split_by_characters(start, end, out)
             return
-        if last[0] < first[0]:
+        if lx0 < fx0:
             # Runs right to left on display (upside-down or RTL text): kept whole.
-            out.append(self._segment(start, end, last[0], top, max(first[2], last[2]), bottom))
+            out.append(self._segment(start, end, lx0, top, max(fx1, lx1), bottom))
             return
-        objects = pdfium_c.FPDFText_CountRects(self.raw, start, end - start)
-        too_wide = last[2] - first[0] > 0.9 * height * (end - start)
-        spaces = (
-            [(m.start() + start, m.end() + start) for m in _WHITESPACE.finditer(stripped)]
-            if objects > 1 or too_wide
-            else []
-        )
         cuts: list[_Cut] = []
-        if spaces:
-            # Wide gaps: from the line's text objects when they are fewer than the characters around
-            # its spaces, else by probing around each space.
-            from_rects = self._cuts_from_rects(objects, spaces, height) if objects <= 2 * len(spaces) else None
-            cuts = self._cuts_by_probing(spaces, height) if from_rects is None else from_rects
+        words = stripped.split()
+        # Wide gaps can only be at whitespace, so a single word is never cut (and its objects need
+        # not be counted). Else look when the line is several text objects or too wide for its text:
+        # from the objects when they are fewer than the characters around its spaces, else by
+        # probing around each space (a stripped line has one whitespace run fewer than words).
+        if len(words) > 1:
+            objects = _count_rects(self.handle, start, end - start)
+            if objects > 1 or lx1 - fx0 > 0.9 * height * (end - start):
+                spaces = _Spaces(self.text, start, end)
+                from_rects = self._cuts_from_rects(objects, spaces, height) if objects <= 2 * len(words) - 2 else None
+                cuts = self._cuts_by_probing(spaces.all(), height) if from_rects is None else from_rects
+        if not cuts:
+            if self.needs_cleaning:
+                out.append(self._segment(start, end, fx0, top, lx1, bottom))
+            else:  # the whole line, stripped: text[start:end] is `stripped`
+                out.append(_Segment(fx0, top, lx1, bottom, " ".join(words)))
+            return
         # Pieces of one line share its height: the loose boxes of its first and last characters.
-        piece_start, piece_x0 = start, first[0]
+        piece_start, piece_x0 = start, fx0
         for space_start, space_end, gap_x0, gap_x1 in cuts:
             out.append(self._segment(piece_start, space_start, piece_x0, top, gap_x0, bottom))
             piece_start, piece_x0 = space_end, gap_x1
-        out.append(self._segment(piece_start, end, piece_x0, top, last[2], bottom))
+        out.append(self._segment(piece_start, end, piece_x0, top, lx1, bottom))
 
-    def _cuts_from_rects(self, objects: int, spaces: list[tuple[int, int]], height: float) -> list[_Cut] | None:
+    def _cuts_from_rects(self, objects: int, spaces: _Spaces, height: float) -> list[_Cut] | None:
         """Wide gaps between the line's text objects (the last FPDFText_CountRects call), placed at
         spaces; None when a gap cannot be placed (then the caller probes every space)."""
-        raw, (left, top, right, bottom), get_rect = self.raw, self._edges, pdfium_c.FPDFText_GetRect
+        handle, (left_at, top_at, right_at, bottom_at), edges = self.handle, self._edge_pointers, self._edges
         along_y, reverse = self.rotation in (90, 270), self.rotation in (180, 270)
         wide = _WORD_GAP * height
         cuts: list[_Cut] = []
         previous_start = previous_end = 0.0
         searched_from = 0  # spaces before an earlier cut are out of the search
         for i in range(objects):
-            get_rect(raw, i, left, top, right, bottom)
+            _get_rect(handle, i, left_at, top_at, right_at, bottom_at)
+            left, top, right, bottom = _unpack_edges(edges)
             # The object's extent along the displayed x axis, up to a constant offset.
-            start, end = (bottom.value, top.value) if along_y else (left.value, right.value)
-            if reverse:
-                start, end = -end, -start
+            if along_y:
+                start, end = (-top, -bottom) if reverse else (bottom, top)
+            else:
+                start, end = (-right, -left) if reverse else (left, right)
             if i:
                 if start < previous_start:
                     return None  # the line runs backwards: positions are no guide
                 if start - previous_end > wide:
-                    gap_x1 = self.to_display((left.value, bottom.value, right.value, top.value))[0]
-                    found = self._space_before(spaces, searched_from, gap_x1, height)
+                    gap_x1 = self.to_display((left, bottom, right, top))[0]
+                    found = self._space_before(spaces.all(), searched_from, gap_x1, height)
                     if found is None:
                         return None
-                    cuts.append((*spaces[found], gap_x1 - (start - previous_end), gap_x1))
+                    cuts.append((*spaces.all()[found], gap_x1 - (start - previous_end), gap_x1))
                     searched_from = found + 1
             previous_start, previous_end = start, end
         return cuts
 
     def _space_before(self, spaces: list[tuple[int, int]], low: int, x: float, height: float) -> int | None:
-        """Binary search (characters advance left to right) for the space right before the displayed
-        position x: the first whose next character starts near or after x."""
-        high = len(spaces)
-        while low < high:
+        """The space right before the displayed position x: the first (from low) whose next character
+        starts near or after x. Characters advance left to right, so a galloping search; the space is
+        usually the first one past the previous cut (a table cell is a word or two), one look-up."""
+        x -= 0.5 * height
+        box, count, step, high = self.box, len(spaces), 1, low
+        while high < count and box(spaces[high][1])[0] < x:
+            low, high, step = high + 1, high + step, step * 2
+        if high > count:
+            high = count
+        while low < high:  # spaces[high] (if any) qualifies and low is past every space known not to
             middle = (low + high) // 2
-            if self.box(spaces[middle][1])[0] >= x - 0.5 * height:
+            if box(spaces[middle][1])[0] >= x:
                 high = middle
             else:
                 low = middle + 1
-        return low if low < len(spaces) else None
+        return low if low < count else None
 
     def _cuts_by_probing(self, spaces: list[tuple[int, int]], height: float) -> list[_Cut]:
         cuts = []
@@ -274,6 +326,38 @@ class _TextPage:
         return _Segment(x0, y0, x1, y1, " ".join(piece.split()))
 
 
+class _Spaces:
+    """The whitespace runs of text[start:end] (a stripped line), found only when first needed."""
+
+    __slots__ = ("_found", "end", "start", "text")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text, self.start, self.end = text, start, end
+        self._found: list[tuple[int, int]] | None = None
+
+    def all(self) -> list[tuple[int, int]]:
+        if self._found is None:
+            self._found = [m.span() for m in _WHITESPACE.finditer(self.text, self.start, self.end)]
+        return self._found
+
+
+def _unchecked(function: Any, restype: Any) -> Any:
+    """A second ctypes handle on a pdfium function, without pypdfium2's argument types: their
+    conversions cost as much as the call itself, and these run per line and per character.
+    Callers must pass only c_void_p handles, byref() pointers and small ints."""
+    unchecked = type(function)(ctypes.cast(function, ctypes.c_void_p).value)
+    unchecked.restype = restype
+    return unchecked
+
+
+# (Their FPDF_BOOL results are not needed: on failure the output stays as it was.)
+_get_loose_char_box = _unchecked(pdfium_c.FPDFText_GetLooseCharBox, None)  # (text page, index, FS_RECTF*)
+_get_rect = _unchecked(pdfium_c.FPDFText_GetRect, None)  # (text page, index, double* left, top, right, bottom)
+_count_rects = _unchecked(pdfium_c.FPDFText_CountRects, ctypes.c_int)  # (text page, start, count)
+_unpack_rect = struct.Struct("4f").unpack_from
+_unpack_edges = struct.Struct("4d").unpack_from
+
+
 def _display_transform(
     bbox: tuple[float, float, float, float], rotation: int
 ) -> Callable[[tuple[float, float, float, float]], Box]:
@@ -302,6 +386,13 @@ def _page_text(raw: Any, count: int) -> str:
     return "".join(chr(code) if 0 < code <= 0x10FFFF else "\ufffd" for code in codes)
 
 
+def _median(values: list[float]) -> float:
+    """statistics.median of a non-empty list, without its generality (it runs per region)."""
+    values.sort()
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return min(a1, b1) - max(a0, b0)
 
@@ -321,32 +412,37 @@ def _blocks(segments: list[_Segment], width: float, height: float) -> list[dict[
     segments = visible
     if not segments:
         return []
-    line_height = median(s.h for s in segments)
-    lines = [line for region in _xy_cut(segments, line_height) for line in _region_lines(region)]
+    line_height = _median([s.h for s in segments])
+    lines = [line for region, by_top in _xy_cut(segments, line_height) for line in _region_lines(region, by_top)]
     return _group_lines(lines)
 
 
-def _xy_cut(segments: list[_Segment], line_height: float) -> list[list[_Segment]]:
-    """Regions in reading order; an explicit stack, so a dense page cannot hit the recursion limit."""
-    regions: list[list[_Segment]] = []
-    stack = [segments]
+def _xy_cut(segments: list[_Segment], line_height: float) -> list[tuple[list[_Segment], bool]]:
+    """Regions in reading order, each with whether it is already sorted by top; an explicit stack,
+    so a dense page cannot hit the recursion limit."""
+    regions: list[tuple[list[_Segment], bool]] = []
+    # Each region with the axis it is already sorted along (the parts of a cut are): 0 none, 1 top, 2 left.
+    stack = [(segments, 0)]
     while stack:
-        region = stack.pop()
+        region, sorted_by = stack.pop()
         if len(region) == 1 or _one_line(region):
-            regions.append(region)  # a table row or a form line stays one line, not a cell per block
+            regions.append((region, sorted_by == 1))  # a table row or a form line stays one line, not a cell per block
             continue
-        rows = _cut(region, _ROW_GAP * line_height, vertical=True)
-        columns = _cut(region, _COLUMN_GAP * line_height, vertical=False)
+        rows = _cut(region, _ROW_GAP * line_height, vertical=True, presorted=sorted_by == 1)
+        columns = _cut(region, _COLUMN_GAP * line_height, vertical=False, presorted=sorted_by == 2)
         if len(rows) > 1 and len(columns) > 1:
-            parts = columns if _prefer_columns(rows, columns, line_height) else rows
+            if _prefer_columns(rows, columns, line_height):
+                parts, sorted_by = columns, 2
+            else:
+                parts, sorted_by = rows, 1
         elif len(rows) > 1:
-            parts = rows
+            parts, sorted_by = rows, 1
         elif len(columns) > 1:
-            parts = columns
+            parts, sorted_by = columns, 2
         else:
-            regions.append(region)
+            regions.append((region, sorted_by == 1))
             continue
-        stack.extend(reversed(parts))
+        stack.extend([(part, sorted_by) for part in reversed(parts)])
     return regions
 
 
@@ -356,34 +452,64 @@ def _one_line(region: list[_Segment]) -> bool:
     for s in region:
         if s.y0 > top:
             top = s.y0
+            if bottom - top < 0.05:  # below half of any height (>= 0.1), and it only shrinks: not one line
+                return False
         if s.y1 < bottom:
             bottom = s.y1
+            if bottom - top < 0.05:
+                return False
         if s.h < h:
             h = s.h
     return bottom - top >= 0.5 * h
 
 
-def _cut(segments: list[_Segment], min_gap: float, *, vertical: bool) -> list[list[_Segment]]:
+def _cut(segments: list[_Segment], min_gap: float, *, vertical: bool, presorted: bool = False) -> list[list[_Segment]]:
     """Split at the widest blank bands along y (vertical) or x: those at least min_gap wide and
     within 80% of the widest. Cutting the widest first is what keeps a title above two columns
-    from slicing the columns into rows."""
+    from slicing the columns into rows. presorted: segments are already in (stable) order along
+    that axis, as the parts of an earlier cut along it are."""
+    # Two passes, the second only when there is a cut: the widest band, then the bands close to it.
+    # (The band before a segment: from the furthest end of those before it to its start.)
     if vertical:
-        ordered = sorted(segments, key=_BY_TOP)
-        spans = [(s.y0, s.y1) for s in ordered]
+        ordered = segments if presorted else sorted(segments, key=_BY_TOP)
+        rest = ordered[1:]
+        reach = ordered[0].y1
+        widest = 0.0
+        for s in rest:
+            if s.y0 - reach > widest:
+                widest = s.y0 - reach
+            if s.y1 > reach:
+                reach = s.y1
+        if widest < min_gap:
+            return [segments]
+        threshold = max(min_gap, 0.8 * widest)
+        starts = []
+        reach = ordered[0].y1
+        for i, s in enumerate(rest, 1):
+            if s.y0 - reach >= threshold:
+                starts.append(i)
+            if s.y1 > reach:
+                reach = s.y1
     else:
-        ordered = sorted(segments, key=_BY_LEFT)
-        spans = [(s.x0, s.x1) for s in ordered]
-    gaps = [0.0]  # gaps[i]: the blank band before ordered[i]
-    reach = spans[0][1]
-    for start, end in spans[1:]:
-        gaps.append(start - reach)
-        if end > reach:
-            reach = end
-    widest = max(gaps)
-    if widest < min_gap:
-        return [segments]
-    threshold = max(min_gap, 0.8 * widest)
-    starts = [i for i, gap in enumerate(gaps) if gap >= threshold]
+        ordered = segments if presorted else sorted(segments, key=_BY_LEFT)
+        rest = ordered[1:]
+        reach = ordered[0].x1
+        widest = 0.0
+        for s in rest:
+            if s.x0 - reach > widest:
+                widest = s.x0 - reach
+            if s.x1 > reach:
+                reach = s.x1
+        if widest < min_gap:
+            return [segments]
+        threshold = max(min_gap, 0.8 * widest)
+        starts = []
+        reach = ordered[0].x1
+        for i, s in enumerate(rest, 1):
+            if s.x0 - reach >= threshold:
+                starts.append(i)
+            if s.x1 > reach:
+                reach = s.x1
     return [ordered[i:j] for i, j in zip([0, *starts], [*starts, len(ordered)], strict=True)]
 
 
@@ -392,7 +518,7 @@ def _prefer_columns(rows: list[list[_Segment]], columns: list[list[_Segment]], l
     single line is a cell of a row; otherwise the cut that agrees better with the producer's content
     order wins (a table written row by row stays rows, side-by-side blocks written one after the
     other stay blocks), and rows on a tie."""
-    if all(median(s.x1 - s.x0 for s in column) >= _PROSE_WIDTH * line_height for column in columns):
+    if all(_median([s.x1 - s.x0 for s in column]) >= _PROSE_WIDTH * line_height for column in columns):
         return True
     if any(_one_line(column) for column in columns):
         return False  # a lone line beside a block is a cell of a row (a label and its value)
@@ -402,17 +528,23 @@ def _prefer_columns(rows: list[list[_Segment]], columns: list[list[_Segment]], l
 def _backward_steps(parts: list[list[_Segment]]) -> int:
     """How often the content stream, segment to next segment, jumps back to an earlier part."""
     part_of = {s.order: i for i, part in enumerate(parts) for s in part}
-    orders = sorted(part_of)
-    return sum(1 for a, b in itertools.pairwise(orders) if part_of[b] < part_of[a])
+    steps, previous = 0, -1
+    for order in sorted(part_of):
+        part = part_of[order]
+        if part < previous:
+            steps += 1
+        previous = part
+    return steps
 
 
-def _region_lines(region: list[_Segment]) -> list[list[_Segment]]:
-    """Segments whose vertical extents overlap by half the smaller height, each line left to right."""
+def _region_lines(region: list[_Segment], by_top: bool = False) -> list[list[_Segment]]:
+    """Segments whose vertical extents overlap by half the smaller height, each line left to right.
+    by_top: the region is already (stably) sorted by top."""
     if len(region) == 1:
         return [region]
     lines: list[list[_Segment]] = []
     top = bottom = 0.0
-    for s in sorted(region, key=_BY_TOP):
+    for s in region if by_top else sorted(region, key=_BY_TOP):
         if lines and (bottom if bottom < s.y1 else s.y1) - (top if top > s.y0 else s.y0) >= 0.5 * min(
             bottom - top, s.h
         ):
@@ -440,11 +572,22 @@ def _group_lines(lines: list[list[_Segment]]) -> list[dict[str, Any]]:
             heights.append(s.h)
             texts.append(s.text)
         else:
-            boxes.append(
-                (min(s.x0 for s in line), min(s.y0 for s in line), max(s.x1 for s in line), max(s.y1 for s in line))
-            )
-            heights.append(max(s.h for s in line))
-            texts.append(" ".join(s.text for s in line))
+            first = line[0]
+            x0, y0, x1, y1, h = first.x0, first.y0, first.x1, first.y1, first.h
+            for s in line:
+                if s.x0 < x0:
+                    x0 = s.x0
+                if s.y0 < y0:
+                    y0 = s.y0
+                if s.x1 > x1:
+                    x1 = s.x1
+                if s.y1 > y1:
+                    y1 = s.y1
+                if s.h > h:
+                    h = s.h
+            boxes.append((x0, y0, x1, y1))
+            heights.append(h)
+            texts.append(" ".join([s.text for s in line]))
     # gaps[i]: the blank band above line i when it sits just below line i - 1, else None.
     gaps: list[float | None] = [None]
     smaller = [0.0]  # smaller[i]: the smaller height of lines i - 1 and i
@@ -456,7 +599,7 @@ def _group_lines(lines: list[list[_Segment]]) -> list[dict[str, Any]]:
         shares_width = (upper[2] if upper[2] < lower[2] else lower[2]) > (upper[0] if upper[0] > lower[0] else lower[0])
         gaps.append(blank if -0.5 * h <= blank <= 2 * h and shares_width else None)
     leading = [gap for gap in gaps if gap is not None]
-    usual = max(median(leading), 0.0) if leading else 0.0  # the page's usual leading
+    usual = max(_median(leading), 0.0) if leading else 0.0  # the page's usual leading
     starts = [0]
     for i in range(1, len(lines)):
         gap, h = gaps[i], smaller[i]
@@ -466,23 +609,23 @@ def _group_lines(lines: list[list[_Segment]]) -> list[dict[str, Any]]:
             or heights[i - 1] + heights[i] - h > _SIZE_CHANGE * h  # the larger of the two heights
         ):
             starts.append(i)
-    return [_block(boxes[a:b], texts[a:b]) for a, b in itertools.pairwise([*starts, len(lines)])]
+    # Rounded once per line; a block's box is the extent of its lines' rounded boxes (rounding is
+    # monotonic, so that is its own extent rounded) and costs no more rounding.
+    rounded = [[round(b[0], 2), round(b[1], 2), round(b[2], 2), round(b[3], 2)] for b in boxes]
+    return [_block(rounded[a:b], texts[a:b]) for a, b in itertools.pairwise([*starts, len(lines)])]
 
 
-def _block(boxes: list[Box], texts: list[str]) -> dict[str, Any]:
+def _block(boxes: list[list[float]], texts: list[str]) -> dict[str, Any]:
     if len(boxes) == 1:
-        box = boxes[0]
+        box = boxes[0][:]
     else:
-        box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        x0s, y0s, x1s, y1s = zip(*boxes, strict=True)
+        box = [min(x0s), min(y0s), max(x1s), max(y1s)]
     return {
         "text": "\n".join(texts),
-        "bbox": _rounded(box),
-        "lines": [{"text": text, "bbox": _rounded(b)} for text, b in zip(texts, boxes, strict=True)],
+        "bbox": box,
+        "lines": [{"text": text, "bbox": b} for text, b in zip(texts, boxes, strict=True)],
     }
-
-
-def _rounded(box: Box) -> list[float]:
-    return [round(box[0], 2), round(box[1], 2), round(box[2], 2), round(box[3], 2)]
 
 
 # --- renderings --------------------------------------------------------------------------------------
