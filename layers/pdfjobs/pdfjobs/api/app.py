@@ -53,7 +53,7 @@ def _validation_error(exc: RequestValidationError) -> errors.PdfJobsError:
 
 
 def _servers() -> list[Any]:
-    # Powertools' OpenAPI models take ~150 ms to import: load them with the first resolver, not at import.
+    # Powertools' OpenAPI models take ~150 ms to import: load them only when a document is asked for.
     from aws_lambda_powertools.event_handler.openapi.models import Server
 
     return [Server(url="/v1", description="this deployment (API Gateway stage v1)")]
@@ -104,7 +104,9 @@ def build_app() -> APIGatewayRestResolver:
     app = PdfJobsResolver(enable_validation=True)
     for router in (health.router, api_keys.router, files.router, jobs.router):
         app.include_router(router)
-    app.enable_swagger(path="/docs", title=TITLE, version=__version__, description=DESCRIPTION, servers=_servers())
+    # No servers here: Powertools then derives the base path (the stage) per request, and its
+    # OpenAPI models load only when /docs is first asked for.
+    app.enable_swagger(path="/docs", title=TITLE, version=__version__, description=DESCRIPTION)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
