@@ -59,6 +59,12 @@ def test_bucket_is_private_encrypted_expiring_and_cors_enabled() -> None:
     assert {"PUT", "POST"} <= set(bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"])
 
 
+def test_no_managed_full_access_policies() -> None:
+    for logical_id, resource in TEMPLATE.resources.items():
+        policies = resource.get("Properties", {}).get("Policies", [])
+        assert not any(isinstance(p, str) and "FullAccess" in p for p in policies), logical_id
+
+
 def test_webhook_queue_dead_letters() -> None:
     queue = _resources("AWS::SQS::Queue")["WebhookQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
