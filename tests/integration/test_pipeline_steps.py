@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
 from pdfjobs import clock, errors
 from pdfjobs.pipeline.steps import Pipeline
@@ -50,7 +52,11 @@ def test_steps_take_a_job_from_queued_to_succeeded(principal: Principal, setting
     assert jobs.get(principal, job.id).status == JobStatus.QUEUED
 
     prepared = pipeline.prepare(_event(job))
-    assert [len(b["pages"]) for b in prepared["documents"][0]["batches"]] == [3, 3, 1]
+    assert prepared["documents"][0]["batches"] == [
+        {"start": 0, "count": 3},
+        {"start": 3, "count": 3},
+        {"start": 6, "count": 1},
+    ]
     running = jobs.get(principal, job.id)
     assert running.status == JobStatus.RUNNING and running.pages_total == 7 and running.progress == 5
 
@@ -179,3 +185,31 @@ def test_ids_from_another_tenant_are_not_found(principal: Principal) -> None:
         JobService().submit(other, "extract_text", job.input_file_ids, {})
     with pytest.raises(errors.NotFound):
         FileService().get(other, job.input_file_ids[0])
+
+
+def test_batches_carry_positions_not_page_numbers(principal: Principal, settings_override: Any, tmp_path: Any) -> None:
+    settings_override(page_batch_size=2)
+    file = _upload(principal, "text/Seige_of_Vicksburg_Sample_OCR-crazyones-merged.pdf")
+    job = _submit(principal, [file], pages="2-3,6-")
+    pipeline = Pipeline()
+    prepared = pipeline.prepare(_event(job))
+    assert prepared["documents"][0]["batches"] == [{"start": 0, "count": 2}, {"start": 2, "count": 2}]
+    _process_all(pipeline, prepared)
+    pipeline.finalize(pipeline.verify(pipeline.assemble(prepared)))
+    pages = JobService().result(principal, job.id)["data"]["documents"][0]["pages"]
+    assert [page["page"] for page in pages] == [2, 3, 6, 7]
+
+
+def test_planned_state_stays_small_for_long_documents(principal: Principal) -> None:
+    page = PdfReader(corpus_file("text/crazyones.pdf")).pages[0]
+    writer = PdfWriter()
+    for _ in range(2000):
+        writer.add_page(page)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    file = FileService().upload_direct(principal, "long.pdf", buffer.getvalue())
+    job = _submit(principal, [file])
+    prepared = Pipeline().prepare(_event(job))
+    assert sum(b["count"] for b in prepared["documents"][0]["batches"]) == 2000
+    # Step Functions caps state at 256 KB; 20 such documents must still fit with room to spare.
+    assert len(json.dumps(prepared)) * 20 < 64 * 1024

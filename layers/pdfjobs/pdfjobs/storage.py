@@ -24,8 +24,8 @@ def job_prefix(tenant_id: str, job_id: str) -> str:
     return f"tenants/{tenant_id}/jobs/{job_id}/"
 
 
-def batch_key(tenant_id: str, job_id: str, document_index: int, first_page: int) -> str:
-    return f"{job_prefix(tenant_id, job_id)}parts/doc-{document_index:03d}/pages-{first_page:05d}.json"
+def batch_key(tenant_id: str, job_id: str, document_index: int, batch_start: int) -> str:
+    return f"{job_prefix(tenant_id, job_id)}parts/doc-{document_index:03d}/batch-{batch_start:05d}.json"
 
 
 def output_key(tenant_id: str, job_id: str, name: str) -> str:

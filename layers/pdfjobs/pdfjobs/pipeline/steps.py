@@ -65,10 +65,19 @@ class Pipeline:
                     self.jobs.update_fields(tenant_id, job_id, JobStatus.RUNNING, documents=documents)
                     raise
                 documents[document.index].update(status="running", page_count=page_count, pages_selected=len(pages))
+                # A batch is (start, count) into the document's selected pages, never the page numbers
+                # themselves: Step Functions caps state at 256 KB, and 20 x 2000 pages would not fit.
                 planned.append(
                     {
                         "index": document.index,
-                        "batches": [{"pages": b} for b in batches(pages, config.page_batch_size)],
+                        "batches": [
+                            {"start": start, "count": len(batch)}
+                            for start, batch in zip(
+                                range(0, len(pages), config.page_batch_size),
+                                batches(pages, config.page_batch_size),
+                                strict=True,
+                            )
+                        ],
                     }
                 )
             self.jobs.update_fields(
@@ -84,13 +93,17 @@ class Pipeline:
     def process_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         """Runs the job type's engine over one page batch of one document; stores the part in S3."""
         tenant_id, job_id = event["tenantId"], event["jobId"]
-        index, pages = int(event["documentIndex"]), [int(p) for p in event["batch"]["pages"]]
+        index, start, count = int(event["documentIndex"]), int(event["batch"]["start"]), int(event["batch"]["count"])
         with _stage("process_batch"):
             job = self._running_job(tenant_id, job_id)
             job_type, settings = _job_type_of(job)
+            page_count = job.documents[index].page_count
+            if page_count is None:
+                raise errors.Internal("The document was not prepared.")
+            pages = resolve_pages(getattr(settings, "pages", None), page_count)[start : start + count]
             with self._input_file(job, index) as path:
                 part = job_type.process_batch(path, pages, settings)
-            key = batch_key(tenant_id, job_id, index, pages[0])
+            key = batch_key(tenant_id, job_id, index, start)
             self.store.put_bytes(key, json.dumps(part, ensure_ascii=False).encode(), "application/json")
             self.jobs.add_pages_done(tenant_id, job_id, len(pages))
             metrics.add_metric(name="PagesProcessed", unit=MetricUnit.Count, value=len(pages))
@@ -108,7 +121,7 @@ class Pipeline:
                 pages: list[Any] = []
                 for batch in planned["batches"]:
                     part = json.loads(
-                        self.store.read_bytes(batch_key(tenant_id, job_id, state.index, batch["pages"][0]))
+                        self.store.read_bytes(batch_key(tenant_id, job_id, state.index, batch["start"]))
                     )
                     pages.extend(part)
                 documents.append(
