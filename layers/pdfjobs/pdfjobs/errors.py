@@ -6,6 +6,7 @@ name so the failure handler can turn a Step Functions error back into the same c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -99,6 +100,20 @@ EngineResourceLimit = _error(
 )
 OutputInvalid = _error("OutputInvalid", "output.invalid", 500, "An output failed its quality checks.")
 Internal = _error("Internal", "internal", 500, "An internal error occurred.")
+
+
+def validation_failed(problems: Sequence[Mapping[str, Any]], prefix: str = "") -> PdfJobsError:
+    """One 400 for pydantic's error list: every problem as {field, message}, the first one named.
+
+    The `body` location step is dropped: clients name fields as they wrote them.
+    """
+    fields = []
+    for problem in problems:
+        location = [prefix] if prefix else []
+        location += [str(part) for part in problem.get("loc", ()) if part != "body"]
+        fields.append({"field": ".".join(location) or "body", "message": str(problem.get("msg", "invalid"))})
+    first = fields[0] if fields else {"field": prefix or "body", "message": "invalid"}
+    return ValidationFailed(f"{first['field']}: {first['message']}", details={**first, "errors": fields})
 
 
 def error_class_by_name(name: str) -> type[PdfJobsError] | None:

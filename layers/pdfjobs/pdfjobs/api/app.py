@@ -44,12 +44,7 @@ def _validation_error(exc: RequestValidationError) -> errors.PdfJobsError:
     problems = exc.errors()
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return errors.MalformedJson()
-    fields = []
-    for problem in problems:
-        location = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
-        fields.append({"field": ".".join(location) or "body", "message": str(problem.get("msg", "invalid"))})
-    first = fields[0] if fields else {"field": "body", "message": "invalid"}
-    return errors.ValidationFailed(f"{first['field']}: {first['message']}", details={"errors": fields, **first})
+    return errors.validation_failed(problems)
 
 
 def _servers() -> list[Any]:

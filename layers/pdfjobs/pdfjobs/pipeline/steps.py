@@ -120,9 +120,7 @@ class Pipeline:
                 state = job.documents[planned["index"]]
                 pages: list[Any] = []
                 for batch in planned["batches"]:
-                    part = json.loads(
-                        self.store.read_bytes(batch_key(tenant_id, job_id, state.index, batch["start"]))
-                    )
+                    part = json.loads(self.store.read_bytes(batch_key(tenant_id, job_id, state.index, batch["start"])))
                     pages.extend(part)
                 documents.append(
                     {

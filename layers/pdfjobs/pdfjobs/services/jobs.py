@@ -22,6 +22,7 @@ from pdfjobs.errors import (
     ResultNotReady,
     UnsupportedFileType,
     ValidationFailed,
+    validation_failed,
 )
 from pdfjobs.jobtypes.registry import get_job_type, job_type_names
 from pdfjobs.observability import logger
@@ -65,12 +66,7 @@ class JobService:
         try:
             parsed = job_type.parse_settings(settings)
         except ValidationError as error:
-            first = error.errors()[0]
-            field = "settings." + ".".join(str(part) for part in first["loc"])
-            raise ValidationFailed(
-                f"{field}: {first['msg']}",
-                details={"field": field, "errors": _plain_errors(error, "settings")},
-            ) from error
+            raise validation_failed(error.errors(), prefix="settings") from error
         if not input_file_ids:
             raise ValidationFailed("inputFileIds needs at least one file id.", details={"field": "inputFileIds"})
         if len(input_file_ids) > config.max_documents_per_job:
@@ -246,12 +242,6 @@ class JobService:
             if output.name == "result.json" and output.size_bytes <= config.inline_result_max_bytes:
                 data = json.loads(self.store.read_bytes(output.key))
         return {"jobId": job.id, "status": str(job.status), "data": data, "outputs": outputs}
-
-
-def _plain_errors(error: ValidationError, prefix: str) -> list[dict[str, str]]:
-    return [
-        {"field": ".".join([prefix, *(str(p) for p in item["loc"])]), "message": item["msg"]} for item in error.errors()
-    ]
 
 
 def execution_arn(job_id: str) -> str:
