@@ -213,3 +213,24 @@ def test_planned_state_stays_small_for_long_documents(principal: Principal) -> N
     assert sum(b["count"] for b in prepared["documents"][0]["batches"]) == 2000
     # Step Functions caps state at 256 KB; 20 such documents must still fit with room to spare.
     assert len(json.dumps(prepared)) * 20 < 64 * 1024
+
+
+def test_a_stale_job_whose_execution_ended_outside_the_pipeline_fails(principal: Principal) -> None:
+    from pdfjobs import aws_clients
+    from pdfjobs.services.jobs import execution_arn
+
+    job = _submit(principal, [_upload(principal, "text/crazyones.pdf")])
+    aws_clients.client("stepfunctions").stop_execution(executionArn=execution_arn(job.id))
+    service = JobService()
+    assert service.get(principal, job.id).status == JobStatus.QUEUED  # not stale yet: left alone
+    clock.freeze(job.updated_at + timedelta(seconds=901))
+    failed = service.get(principal, job.id)
+    assert failed.status == JobStatus.FAILED
+    assert failed.error is not None and failed.error.code == "internal"
+    assert "outside the API" in failed.error.message
+
+
+def test_a_stale_job_whose_execution_still_runs_is_left_alone(principal: Principal) -> None:
+    job = _submit(principal, [_upload(principal, "text/crazyones.pdf")])
+    clock.freeze(job.updated_at + timedelta(hours=1))
+    assert JobService().get(principal, job.id).status == JobStatus.QUEUED

@@ -100,6 +100,8 @@ def _states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def test_pipeline_shape_timeouts_retries_and_catch() -> None:
     states = dict(_states(ASL))
     assert ASL["StartAt"] == "Prepare"
+    # The whole execution has a limit too, above any single task's (the API reports job.timeout).
+    assert ASL["TimeoutSeconds"] > max(s["TimeoutSeconds"] for s in states.values() if "TimeoutSeconds" in s)
     assert states["Prepare"]["Next"] == "ProcessDocuments"
     assert states["ProcessDocuments"]["Type"] == "Map"
     assert states["ProcessPageBatches"]["Type"] == "Map"

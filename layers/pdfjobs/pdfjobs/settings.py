@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     download_url_ttl_seconds: int = Field(default=900, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     poll_retry_after_ms: int = Field(default=2000, ge=0)
+    # An active job untouched this long is checked against its execution when read.
+    job_stale_after_seconds: int = Field(default=900, gt=0)
 
     # Results at most this large are returned inline in GET /jobs/{id}/result `data`.
     inline_result_max_bytes: int = Field(default=256 * 1024, gt=0)

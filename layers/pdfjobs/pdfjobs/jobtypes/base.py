@@ -44,6 +44,11 @@ class PdfInputSettings(JobSettings):
         return validate_page_ranges(value) if value else None
 
 
+def without_secrets(settings: dict[str, Any]) -> dict[str, Any]:
+    """Stored settings minus what must not outlive the job (a PDF's password)."""
+    return {key: value for key, value in settings.items() if key != "password"}
+
+
 @dataclass(frozen=True)
 class OutputFile:
     name: str

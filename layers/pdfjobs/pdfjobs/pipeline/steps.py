@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pdfjobs import clock, errors
-from pdfjobs.jobtypes.base import JobType
+from pdfjobs.jobtypes.base import JobType, without_secrets
 from pdfjobs.jobtypes.registry import get_job_type
 from pdfjobs.observability import logger, metrics
 from pdfjobs.pdf.page_ranges import batches, resolve_pages
@@ -187,7 +187,7 @@ class Pipeline:
                 documents=documents,
                 completed_at=clock.iso(now),
                 expires_at=clock.iso(now + timedelta(hours=get_settings().retention_hours)),
-                settings=_without_secrets(job.settings),
+                settings=without_secrets(job.settings),
             )
             _count_outcome(done)
         return {"jobId": job_id, "status": str(done.status)}
@@ -206,7 +206,7 @@ class Pipeline:
                 JobStatus.FAILED,
                 error=info.model_dump(),
                 completed_at=clock.iso(clock.now()),
-                settings=_without_secrets(job.settings if job else {}),
+                settings=without_secrets(job.settings if job else {}),
             )
         except errors.JobStateConflict:
             logger.info("job already ended; failure not recorded", extra={"job_id": job_id, "code": info.code})
@@ -276,10 +276,6 @@ def _count_pages(path: Path, password: str | None) -> int:
             memory_mb=config.engine_memory_mb,
         )
     )
-
-
-def _without_secrets(settings: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in settings.items() if key != "password"}
 
 
 def _count_outcome(job: JobRecord) -> None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from pdfjobs import aws_clients, clock, ids
 from pdfjobs.errors import (
+    EngineTimeout,
     FileExpired,
     Internal,
     JobCancelledResult,
@@ -24,9 +25,10 @@ from pdfjobs.errors import (
     ValidationFailed,
     validation_failed,
 )
+from pdfjobs.jobtypes.base import without_secrets
 from pdfjobs.jobtypes.registry import get_job_type, job_type_names
 from pdfjobs.observability import logger
-from pdfjobs.records import DocumentState, ErrorInfo, JobRecord, JobStatus, Principal, Scope
+from pdfjobs.records import ACTIVE_STATUSES, DocumentState, ErrorInfo, JobRecord, JobStatus, Principal, Scope
 from pdfjobs.repositories.files import FileRepository
 from pdfjobs.repositories.jobs import JobRepository
 from pdfjobs.services.auth import require
@@ -34,6 +36,12 @@ from pdfjobs.settings import get_settings
 from pdfjobs.storage import ObjectStore, job_prefix
 
 _FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Execution statuses that end a job the pipeline itself could not mark failed.
+_ENDED_EXECUTIONS = {
+    "TIMED_OUT": ErrorInfo(code=EngineTimeout.code, message="The job took longer than its time limit."),
+    "FAILED": ErrorInfo(code=Internal.code, message=Internal.default_message),
+    "ABORTED": ErrorInfo(code=Internal.code, message="The job's execution was stopped outside the API."),
+}
 
 
 class JobService:
@@ -139,7 +147,34 @@ class JobService:
         job = self.jobs.get(principal.tenant_id, job_id) if ids.has_prefix(job_id, "job") else None
         if job is None:
             raise NotFound("No job with this id.")
-        return self._expire_if_due(job)
+        return self._expire_if_due(self._reconcile_if_stale(job))
+
+    def _reconcile_if_stale(self, job: JobRecord) -> JobRecord:
+        """An active job untouched for a while is checked against its execution: one that ended
+        without reaching its Catch (a whole-execution timeout, a stop outside the API) fails the job."""
+        stale_after = timedelta(seconds=get_settings().job_stale_after_seconds)
+        if job.status not in ACTIVE_STATUSES or clock.now() - job.updated_at < stale_after:
+            return job
+        try:
+            execution = aws_clients.client("stepfunctions").describe_execution(executionArn=execution_arn(job.id))
+        except ClientError:
+            logger.exception("could not describe the job's execution", extra={"job_id": job.id})
+            return job
+        outcome = _ENDED_EXECUTIONS.get(execution["status"])
+        if outcome is None:
+            return job  # still running, or it succeeded and Finalize's write is on its way
+        try:
+            return self.jobs.transition(
+                job.tenant_id,
+                job.id,
+                ACTIVE_STATUSES,
+                JobStatus.FAILED,
+                error=outcome.model_dump(),
+                completed_at=clock.iso(clock.now()),
+                settings=without_secrets(job.settings),
+            )
+        except JobStateConflict:
+            return self.jobs.get(job.tenant_id, job.id, consistent=True) or job
 
     def _expire_if_due(self, job: JobRecord) -> JobRecord:
         """Retention ends lazily, on the first read after it: a conditional move to `expired`."""
