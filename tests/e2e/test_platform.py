@@ -96,3 +96,13 @@ def test_no_stack_trace_or_internal_name_reaches_a_client(tenant_a: Api) -> None
     text = response.text
     for leak in ("Traceback", "pdfjobs.", 'File "', "botocore", "dynamodb"):
         assert leak not in text
+
+
+def test_local_runtime_also_serves_health_and_docs_without_the_stage(stack: Stack) -> None:
+    if stack.aws_endpoint is None:
+        pytest.skip("only the local runtime serves paths outside the stage; API Gateway serves /v1 only")
+    root = stack.api_url.removesuffix("/v1")
+    assert requests.get(root + "/health", timeout=10).json()["status"] == "ok"
+    assert "/jobs" in requests.get(root + "/openapi.json", timeout=10).json()["paths"]
+    docs = requests.get(root + "/docs", timeout=10)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
