@@ -109,3 +109,14 @@ def test_list_limit_is_bounded(admin_key: str, limit: str) -> None:
     status, body = _call("GET", "/jobs", admin_key, query={"limit": limit})
     assert status == 400 and body["error"]["code"] == "validation.error"
     assert body["error"]["details"]["field"] == "query.limit"
+
+
+def test_revoking_twice_keeps_the_first_revocation(admin_key: str) -> None:
+    _, created = _call("POST", "/api-keys", admin_key, {"name": "twice", "tenantId": "revoke-twice"})
+    first_status, first = _call("DELETE", f"/api-keys/{created['id']}", admin_key)
+    clock.freeze(clock.now() + timedelta(minutes=5))
+    second_status, second = _call("DELETE", f"/api-keys/{created['id']}", admin_key)
+    assert first_status == second_status == 200
+    assert second["revokedAt"] == first["revokedAt"]
+    status, body = _call("GET", "/jobs", created["key"])
+    assert status == 403 and body["error"]["code"] == "auth.revoked_key"

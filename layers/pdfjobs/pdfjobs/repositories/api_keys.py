@@ -34,24 +34,9 @@ class ApiKeyRepository(TableRepository):
             "scopes": [str(s) for s in record.scopes],
             "revoked": False,
         }
-        serializer = _serializer()
-        self._client.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": {k: serializer.serialize(v) for k, v in item.items()},
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": {k: serializer.serialize(v) for k, v in auth.items()},
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-            ]
+        self._transact(
+            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Put": {"Item": auth, "ConditionExpression": "attribute_not_exists(PK)"}},
         )
 
     def find_auth(self, key_hash: str) -> dict[str, Any] | None:
@@ -87,34 +72,23 @@ class ApiKeyRepository(TableRepository):
     def revoke(self, record: ApiKeyRecord, at: datetime | None = None) -> datetime:
         """Soft revoke: the record stays for audit; the auth item answers revoked from now on."""
         moment = at or clock.now()
-        serializer = _serializer()
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": {
-                                "PK": serializer.serialize(tenant_pk(record.tenant_id)),
-                                "SK": serializer.serialize(f"APIKEY#{record.id}"),
-                            },
-                            "UpdateExpression": "SET revoked_at = :at",
-                            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(revoked_at)",
-                            "ExpressionAttributeValues": {":at": serializer.serialize(clock.iso(moment))},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": {
-                                "PK": serializer.serialize(api_key_hash_pk(record.key_hash)),
-                                "SK": serializer.serialize(_AUTH_SK),
-                            },
-                            "UpdateExpression": "SET revoked = :true",
-                            "ExpressionAttributeValues": {":true": serializer.serialize(True)},
-                        }
-                    },
-                ]
+            self._transact(
+                {
+                    "Update": {
+                        "Key": {"PK": tenant_pk(record.tenant_id), "SK": f"APIKEY#{record.id}"},
+                        "UpdateExpression": "SET revoked_at = :at",
+                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(revoked_at)",
+                        "ExpressionAttributeValues": {":at": clock.iso(moment)},
+                    }
+                },
+                {
+                    "Update": {
+                        "Key": {"PK": api_key_hash_pk(record.key_hash), "SK": _AUTH_SK},
+                        "UpdateExpression": "SET revoked = :true",
+                        "ExpressionAttributeValues": {":true": True},
+                    }
+                },
             )
         except ClientError as error:
             # Already revoked: revoking again is a no-op that keeps the first timestamp.
@@ -125,9 +99,3 @@ class ApiKeyRepository(TableRepository):
                 raise
             return current.revoked_at
         return moment
-
-
-def _serializer() -> Any:
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer()

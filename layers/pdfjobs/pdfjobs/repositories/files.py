@@ -31,37 +31,18 @@ class FileRepository(TableRepository):
 
     def complete_upload(self, upload: UploadRecord, file: FileRecord) -> None:
         """Marks the upload completed and creates its file in one transaction (pending is the condition)."""
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        file_item = self._file_item(file)
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": {
-                                "PK": serializer.serialize(tenant_pk(upload.tenant_id)),
-                                "SK": serializer.serialize(f"UPLOAD#{upload.id}"),
-                            },
-                            "UpdateExpression": "SET #s = :completed",
-                            "ConditionExpression": "#s = :pending",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": {
-                                ":completed": serializer.serialize("completed"),
-                                ":pending": serializer.serialize("pending"),
-                            },
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {k: serializer.serialize(v) for k, v in file_item.items()},
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ]
+            self._transact(
+                {
+                    "Update": {
+                        "Key": {"PK": tenant_pk(upload.tenant_id), "SK": f"UPLOAD#{upload.id}"},
+                        "UpdateExpression": "SET #s = :completed",
+                        "ConditionExpression": "#s = :pending",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":completed": "completed", ":pending": "pending"},
+                    }
+                },
+                {"Put": {"Item": self._file_item(file), "ConditionExpression": "attribute_not_exists(PK)"}},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
