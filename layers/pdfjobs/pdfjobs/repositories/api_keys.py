@@ -71,7 +71,7 @@ class ApiKeyRepository(TableRepository):
 
     def revoke(self, record: ApiKeyRecord, at: datetime | None = None) -> datetime:
         """Soft revoke: the record stays for audit; the auth item answers revoked from now on."""
-        moment = at or clock.now()
+        stored = clock.iso(at or clock.now())
         try:
             self._transact(
                 {
@@ -79,7 +79,7 @@ class ApiKeyRepository(TableRepository):
                         "Key": {"PK": tenant_pk(record.tenant_id), "SK": f"APIKEY#{record.id}"},
                         "UpdateExpression": "SET revoked_at = :at",
                         "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(revoked_at)",
-                        "ExpressionAttributeValues": {":at": clock.iso(moment)},
+                        "ExpressionAttributeValues": {":at": stored},
                     }
                 },
                 {
@@ -98,4 +98,4 @@ class ApiKeyRepository(TableRepository):
             if current is None or current.revoked_at is None:
                 raise
             return current.revoked_at
-        return moment
+        return clock.parse_iso(stored)  # what was stored, to the millisecond
