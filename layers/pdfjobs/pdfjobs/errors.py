@@ -84,6 +84,10 @@ IdempotencyPayloadMismatch = _error(
     "This Idempotency-Key was used with a different request payload.",
 )
 
+# Outbound URLs (HTML resources, webhook endpoints)
+InvalidUrl = _error("InvalidUrl", "url.invalid", 400, "The URL is not a valid http(s) URL.")
+BlockedUrl = _error("BlockedUrl", "url.blocked", 400, "The URL points at an address this service does not fetch from.")
+
 # Pipeline failures: recorded on the failed job as error.code (status is for completeness).
 PdfInvalid = _error("PdfInvalid", "pdf.invalid", 422, "The document could not be read as a PDF.")
 PdfPasswordRequired = _error(
