@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the engines need (checked with dpkg, installed with apt-get when missing).
-DEBIAN_PACKAGES :=
+DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd poppler-utils
 PYTEST_ARGS ?=
 
 .PHONY: run test unit integration e2e slow bench lint format typecheck validate build invoke deps debs clean

@@ -84,6 +84,12 @@ IdempotencyPayloadMismatch = _error(
     "This Idempotency-Key was used with a different request payload.",
 )
 
+# OCR
+LanguageUnavailable = _error(
+    "LanguageUnavailable", "ocr.language_unavailable", 400, "An OCR language is not installed."
+)
+OcrFailed = _error("OcrFailed", "ocr.failed", 422, "The OCR engine could not read the page image.")
+
 # Outbound URLs (HTML resources, webhook endpoints)
 InvalidUrl = _error("InvalidUrl", "url.invalid", 400, "The URL is not a valid http(s) URL.")
 BlockedUrl = _error("BlockedUrl", "url.blocked", 400, "The URL points at an address this service does not fetch from.")
