@@ -84,6 +84,12 @@ IdempotencyPayloadMismatch = _error(
     "This Idempotency-Key was used with a different request payload.",
 )
 
+# Images
+ImageInvalid = _error("ImageInvalid", "image.invalid", 422, "The image could not be read.")
+ImageTooLarge = _error(
+    "ImageTooLarge", "image.too_many_pixels", 422, "The image has more pixels than the limit allows."
+)
+
 # OCR
 LanguageUnavailable = _error(
     "LanguageUnavailable", "ocr.language_unavailable", 400, "An OCR language is not installed."
