@@ -7,6 +7,13 @@
    (submit -> succeeded) minus its extract-stage time, for one-page documents.
 3. GET /v1/jobs/{id} latency under 20 concurrent pollers (p50/p95), beside GET /health.
 4. Cold import time of the API function (target < 300 ms), beside a bare interpreter start.
+5. OCR beside OCRmyPDF (installed from Debian by `make bench` only): character error rate on
+   scans/linn.pdf (pdftotext -raw of each searchable PDF against linn.txt), and searchable_pdf on
+   scans/multipage.pdf (6 pages): wall time (target <= 0.8x OCRmyPDF's), output size (target <=
+   OCRmyPDF's) and peak memory of each process tree. Then every file in scans/ through
+   searchable_pdf: page count, page sizes and pdftotext text checked.
+
+`python scripts/bench.py ocr` runs section 5 alone.
 
 These machines are noisy: compare the ratios, not the absolute numbers.
 """
@@ -213,12 +220,170 @@ def bench_cold_import() -> None:
         print(f"   tracing {tracing:3}: import + first request: {firsts:6.0f} ms")
 
 
+class PeakMemory:
+    """Samples the summed RSS of a process and all its descendants every 20 ms (Linux /proc)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(0.02)
+
+
+def tree_rss(root: int) -> int:
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def pdftotext_raw(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True).stdout.decode()
+
+
+def cer(found: str, truth: str) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    found, truth = " ".join(found.split()), " ".join(truth.split())
+    return Levenshtein.distance(found, truth) / len(truth)
+
+
+def ocrmypdf(source: Path, destination: Path, *extra: str) -> tuple[float, int]:
+    """(wall seconds, peak tree RSS) of one OCRmyPDF run with its defaults plus `extra`."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        ["ocrmypdf", "--quiet", *extra, str(source), str(destination)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with PeakMemory(process.pid) as memory:
+        _, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"ocrmypdf failed: {stderr.decode()[-2000:]}")
+    return time.perf_counter() - started, memory.peak
+
+
+def bench_ocr() -> None:
+    import shutil
+    import tempfile
+
+    from pdfjobs.client import Client
+    from pdfjobs.local.runtime import LocalRuntime
+
+    if shutil.which("ocrmypdf") is None:
+        print("\n5. OCR vs OCRmyPDF: skipped, ocrmypdf is not installed (make bench installs it)")
+        return
+    version = subprocess.run(["ocrmypdf", "--version"], capture_output=True, text=True).stdout.strip()
+    logging.getLogger("pdfjobs.local").setLevel(logging.WARNING)
+    scans = CORPUS / "scans"
+    work = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-"))
+    with LocalRuntime(project_root=REPO, api_port=0, aws_port=0, lambda_port=0) as runtime:
+        admin = Client(api_key=runtime.admin_key, base_url=runtime.api_url)
+        client = Client(api_key=admin.create_api_key("bench-ocr", tenant_id="bench")["key"], base_url=runtime.api_url)
+
+        def ours(source: Path, destination: Path, **settings: object) -> tuple[float, int, dict]:
+            file = client.upload(source)
+            started = time.perf_counter()
+            with PeakMemory(os.getpid()) as memory:
+                job = client.searchable_pdf(file["id"], **settings)
+                done = client.wait(job["id"], poll_interval=0.05, timeout=900)
+            wall = time.perf_counter() - started
+            assert done["status"] == "succeeded", done
+            result = client.get_result(job["id"])
+            client.download_output(next(o for o in result["outputs"] if o["name"] == "result.pdf"), destination)
+            return wall, memory.peak, done
+
+        # Warm the engine workers once, as a running deployment would be.
+        ours(scans / "francais.pdf", work / "warm.pdf")
+
+        truth = (scans / "linn.txt").read_text()
+        ours(scans / "linn.pdf", work / "linn-ours.pdf")
+        ocrmypdf(scans / "linn.pdf", work / "linn-ocrmypdf.pdf")
+        print(f"\n5. OCR beside OCRmyPDF ({version}, defaults; both on {os.cpu_count()} cores)")
+        print("   linn.pdf character error rate (pdftotext -raw vs linn.txt):")
+        print(f"     ours     : {cer(pdftotext_raw(work / 'linn-ours.pdf'), truth) * 100:5.2f} %")
+        print(f"     OCRmyPDF : {cer(pdftotext_raw(work / 'linn-ocrmypdf.pdf'), truth) * 100:5.2f} %")
+
+        source = scans / "multipage.pdf"
+        runs_ours, runs_theirs = [], []
+        for _ in range(3):  # alternate, best of three each: the machine is noisy
+            runs_ours.append(ours(source, work / "multipage-ours.pdf"))
+            runs_theirs.append(ocrmypdf(source, work / "multipage-ocrmypdf.pdf", "--skip-text"))
+        our_wall = min(run[0] for run in runs_ours)
+        their_wall = min(run[0] for run in runs_theirs)
+        our_size = (work / "multipage-ours.pdf").stat().st_size
+        their_size = (work / "multipage-ocrmypdf.pdf").stat().st_size
+        baseline = tree_rss(os.getpid())
+        print("   multipage.pdf (6 pages) searchable PDF, mode skip (OCRmyPDF --skip-text), best of 3:")
+        print(
+            f"     wall time : ours {our_wall:6.2f} s   OCRmyPDF {their_wall:6.2f} s   "
+            f"ratio {our_wall / their_wall:4.2f}x (target <= 0.8x)"
+        )
+        print(
+            f"     size      : ours {our_size / 1024:6.0f} KB  OCRmyPDF {their_size / 1024:6.0f} KB  "
+            f"ratio {our_size / their_size:4.2f}x (target <= 1.0x); input {source.stat().st_size / 1024:.0f} KB"
+        )
+        print(
+            f"     peak RSS  : ours {max(r[1] for r in runs_ours) / 2**20:6.0f} MB (whole local stack; "
+            f"{baseline / 2**20:.0f} MB idle)   OCRmyPDF {max(r[1] for r in runs_theirs) / 2**20:6.0f} MB"
+        )
+
+        print("   every file in scans/ through searchable_pdf (pages, sizes, pdftotext finds text):")
+        for path in sorted(scans.iterdir()):
+            if path.suffix.lower() not in (".pdf", ".png"):
+                continue
+            destination = work / f"{path.stem}-ours.pdf"
+            wall, _, _ = ours(path, destination)
+            expected = pypdfium2.PdfDocument(path) if path.suffix == ".pdf" else None
+            got = pypdfium2.PdfDocument(destination)
+            pages_ok = expected is None or len(got) == len(expected)
+            sizes_ok = expected is None or all(
+                got[i].get_size() == expected[i].get_size() for i in range(len(expected))
+            )
+            words = len(pdftotext_raw(destination).split())
+            status = "ok" if pages_ok and sizes_ok and words > 0 else "CHECK"
+            print(
+                f"     {path.name:18} {len(got):2} pages  sizes {'same' if sizes_ok else 'DIFFER'}  "
+                f"{words:5} words  {wall:6.2f} s  {status}"
+            )
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["ocr"]:
+        bench_ocr()
+        return
     files = text_bearing_pdfs()
     print(f"PDF Jobs benchmark - corpus {CORPUS}")
     bench_engine(files)
     bench_runtime(files)
     bench_cold_import()
+    bench_ocr()
 
 
 if __name__ == "__main__":

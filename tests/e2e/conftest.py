@@ -60,6 +60,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PDFJOBS_ADMIN_KEY": admin_key,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        # html_to_pdf tests serve pages from 127.0.0.1; every other private address stays refused.
+        "PDFJOBS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -33,6 +33,26 @@ def test_sdk_upload_extract_wait_result(tenant_a: Api) -> None:
     assert _words(text) == _words(corpus_file("text/crazyones.txt").read_text())
 
 
+def test_sdk_ocr_html_and_engines(tenant_a: Api, tmp_path: Path) -> None:
+    client = Client(api_key=tenant_a.key, base_url=tenant_a.stack.api_url)
+    assert {engine["id"] for engine in client.engines()} >= {"tesseract", "textract", "weasyprint"}
+    image = client.upload(corpus_file("scans/typewriter.png"))
+    job = client.ocr_pdf(image["id"], output_format="txt", rotate_pages=True)
+    assert job["settings"]["outputFormat"] == "txt" and job["settings"]["rotatePages"] is True
+    assert client.wait(job["id"], timeout=120)["status"] == "succeeded"
+    result = client.get_result(job["id"])
+    assert {output["name"] for output in result["outputs"]} == {"result.json", "result.txt"}
+    searchable = client.searchable_pdf(image["id"])
+    assert client.wait(searchable["id"], timeout=120)["status"] == "succeeded"
+    out = tmp_path / "searchable.pdf"
+    client.download_output(
+        next(o for o in client.get_result(searchable["id"])["outputs"] if o["name"] == "result.pdf"), out
+    )
+    assert out.read_bytes().startswith(b"%PDF-")
+    html = client.html_to_pdf(html="<p>Hello from the SDK</p>", page_size="A5")
+    assert client.wait(html["id"], timeout=60)["status"] == "succeeded"
+
+
 def test_sdk_raises_api_error_with_code_and_request_id(tenant_a: Api) -> None:
     client = Client(api_key=tenant_a.key, base_url=tenant_a.stack.api_url)
     with pytest.raises(ApiError) as raised:

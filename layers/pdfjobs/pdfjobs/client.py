@@ -495,6 +495,31 @@ class Client:
         clean = {_camel(name): value for name, value in settings.items() if value is not None}
         return self.create_job("extract_text", file_ids, clean, idempotency_key=idempotency_key)
 
+    def searchable_pdf(
+        self, file_ids: str | Sequence[str], *, idempotency_key: str | None = None, **settings: Any
+    ) -> Job:
+        """Submit a searchable_pdf job (settings as for extract_text: snake_case or camelCase). Known:
+        engine, languages, mode (skip|redo|force), deskew, rotate_pages, dpi, pages, password."""
+        clean = {_camel(name): value for name, value in settings.items() if value is not None}
+        return self.create_job("searchable_pdf", file_ids, clean, idempotency_key=idempotency_key)
+
+    def ocr_pdf(self, file_ids: str | Sequence[str], *, idempotency_key: str | None = None, **settings: Any) -> Job:
+        """Submit an ocr_pdf job: searchable_pdf's settings plus output_format (json|txt|hocr|pdf)."""
+        clean = {_camel(name): value for name, value in settings.items() if value is not None}
+        return self.create_job("ocr_pdf", file_ids, clean, idempotency_key=idempotency_key)
+
+    def html_to_pdf(
+        self, file_ids: str | Sequence[str] = (), *, idempotency_key: str | None = None, **settings: Any
+    ) -> Job:
+        """Submit an html_to_pdf job: one uploaded HTML file, or html=... or url=... Known: page_size,
+        orientation, margin, print_background, header, footer, media, base_url, strict_resources."""
+        clean = {_camel(name): value for name, value in settings.items() if value is not None}
+        return self.create_job("html_to_pdf", file_ids, clean, idempotency_key=idempotency_key)
+
+    def engines(self) -> list[dict[str, Any]]:
+        """GET /engines: each engine's availability (and why not), languages, formats and limits."""
+        return list(cast(dict[str, Any], self._call("GET", "/engines"))["engines"])
+
     def get_job(self, job_id: str) -> Job:
         return cast(Job, self._call("GET", f"/jobs/{_seg(job_id)}"))
 

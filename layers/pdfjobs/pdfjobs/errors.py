@@ -95,6 +95,23 @@ LanguageUnavailable = _error(
     "LanguageUnavailable", "ocr.language_unavailable", 400, "An OCR language is not installed."
 )
 OcrFailed = _error("OcrFailed", "ocr.failed", 422, "The OCR engine could not read the page image.")
+EngineUnavailable = _error(
+    "EngineUnavailable", "engine.unavailable", 400, "The requested engine is not available on this deployment."
+)
+TextractFailed = _error("TextractFailed", "textract.failed", 502, "Amazon Textract could not process the document.")
+PageTooLarge = _error(
+    "PageTooLarge", "page.too_many_pixels", 422, "A page would render to more pixels than the limit allows."
+)
+
+# HTML to PDF
+HtmlRenderFailed = _error("HtmlRenderFailed", "html.render_failed", 422, "The HTML could not be rendered to PDF.")
+HtmlResourceRefused = _error(
+    "HtmlResourceRefused",
+    "html.resource_refused",
+    422,
+    "A resource the HTML references was refused, and settings.strictResources is true.",
+)
+UrlFetchFailed = _error("UrlFetchFailed", "url.fetch_failed", 422, "The URL could not be fetched.")
 
 # Outbound URLs (HTML resources, webhook endpoints)
 InvalidUrl = _error("InvalidUrl", "url.invalid", 400, "The URL is not a valid http(s) URL.")

@@ -14,6 +14,7 @@ BMP = "image/bmp"
 HTML = "text/html"
 
 SUPPORTED_TYPES = (PDF, PNG, JPEG, TIFF, BMP, HTML)
+IMAGE_TYPES = (PNG, JPEG, TIFF, BMP)
 SNIFF_BYTES = 1024
 
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")

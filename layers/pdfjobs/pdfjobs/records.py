@@ -108,8 +108,10 @@ class ErrorInfo(BaseModel):
 
 class DocumentState(BaseModel):
     index: int
-    file_id: str
+    file_id: str | None = None  # None for an input given inline (html_to_pdf's settings.html or url)
     filename: str | None = None
+    # Where the engines read this document: the file itself, or its PDF made by Prepare (images).
+    source_key: str | None = None
     status: str = "queued"  # queued -> running -> succeeded | failed
     page_count: int | None = None
     pages_selected: int | None = None

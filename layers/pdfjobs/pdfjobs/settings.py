@@ -36,6 +36,27 @@ class Settings(BaseSettings):
     page_batch_size: int = Field(default=50, gt=0)
     engine_timeout_seconds: float = Field(default=120.0, gt=0)
     engine_memory_mb: int = Field(default=2048, gt=0)
+    # Page batches of one job processed at once (the state machine's Map MaxConcurrency); 0 = CPU count.
+    page_concurrency: int = Field(default=0, ge=0)
+
+    # OCR
+    ocr_default_dpi: int = Field(default=300, ge=50, le=1200)
+    # A page rendered for OCR never exceeds this many pixels: its resolution is lowered to fit.
+    ocr_max_page_pixels: int = Field(default=80_000_000, gt=0)
+    # Image inputs: any frame declaring more pixels than this is refused before decoding.
+    max_image_pixels: int = Field(default=200_000_000, gt=0)
+    ocr_page_timeout_seconds: float = Field(default=180.0, gt=0)
+    # Textract is called only where it exists (AWS); the local runtime reports it unavailable.
+    textract_enabled: bool = False
+
+    # Outbound fetches (HTML resources, webhooks): CIDRs opened on purpose, e.g. "10.1.0.0/16".
+    outbound_allowed_networks: str = ""
+    html_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    html_resource_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    html_resources_total_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    html_resource_max_count: int = Field(default=200, gt=0)
+    html_resource_timeout_seconds: float = Field(default=10.0, gt=0)
+    html_render_timeout_seconds: float = Field(default=120.0, gt=0)
 
     # Time
     retention_hours: int = Field(default=24, gt=0)

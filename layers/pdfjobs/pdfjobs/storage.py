@@ -28,6 +28,11 @@ def batch_key(tenant_id: str, job_id: str, document_index: int, batch_start: int
     return f"{job_prefix(tenant_id, job_id)}parts/doc-{document_index:03d}/batch-{batch_start:05d}.json"
 
 
+def document_pdf_key(tenant_id: str, job_id: str, document_index: int) -> str:
+    """A job's own PDF of an input that arrived as an image."""
+    return f"{job_prefix(tenant_id, job_id)}inputs/doc-{document_index:03d}.pdf"
+
+
 def output_key(tenant_id: str, job_id: str, name: str) -> str:
     return f"{job_prefix(tenant_id, job_id)}outputs/{name}"
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from pdfjobs import __version__, errors
-from pdfjobs.api.routers import api_keys, files, health, jobs
+from pdfjobs.api.routers import api_keys, engines, files, health, jobs
 from pdfjobs.jobtypes.registry import job_types
 from pdfjobs.observability import logger
 
@@ -97,7 +97,7 @@ def _document_job_types(schemas: dict[str, Any]) -> None:
 
 def build_app() -> APIGatewayRestResolver:
     app = PdfJobsResolver(enable_validation=True)
-    for router in (health.router, api_keys.router, files.router, jobs.router):
+    for router in (health.router, api_keys.router, files.router, jobs.router, engines.router):
         app.include_router(router)
     # No servers here: Powertools then derives the base path (the stage) per request, and its
     # OpenAPI models load only when /docs is first asked for.

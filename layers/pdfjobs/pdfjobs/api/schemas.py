@@ -10,7 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from pdfjobs import clock, errors
 from pdfjobs.jobtypes.registry import get_job_type
-from pdfjobs.records import ApiKeyRecord, FileRecord, JobRecord, JobStatus, Scope
+from pdfjobs.records import ApiKeyRecord, DocumentState, FileRecord, JobRecord, JobStatus, Scope
 
 
 class Schema(BaseModel):
@@ -134,12 +134,17 @@ class ErrorInfoOut(Schema):
 
 class DocumentOut(Schema):
     index: int
-    file_id: str
+    file_id: str | None = None
     filename: str | None = None
     status: str
     page_count: int | None = None
     pages_selected: int | None = None
     error: ErrorInfoOut | None = None
+
+    @classmethod
+    def of(cls, document: DocumentState) -> DocumentOut:
+        # Only the public fields: where the pipeline keeps its copy stays internal.
+        return cls.model_validate(document.model_dump(include=set(cls.model_fields)))
 
 
 class QualityCheckOut(Schema):
@@ -184,7 +189,7 @@ class JobOut(Schema):
             progress=job.progress,
             input_file_ids=job.input_file_ids,
             settings=shown,
-            documents=[DocumentOut.model_validate(d.model_dump()) for d in job.documents],
+            documents=[DocumentOut.of(d) for d in job.documents],
             status_url=f"/v1/jobs/{job.id}",
             result_url=f"/v1/jobs/{job.id}/result" if job.status == JobStatus.SUCCEEDED else None,
             retry_after_ms=None if terminal else retry_after_ms,
@@ -216,6 +221,25 @@ class JobResultOut(Schema):
     status: JobStatus
     data: Any = Field(default=None, description="The JSON result inline when it is small; else see outputs.")
     outputs: list[OutputOut]
+
+
+# -- engines ---------------------------------------------------------------------------------
+class EngineOut(Schema):
+    id: str
+    kind: Literal["ocr", "text", "html"]
+    available: bool
+    reason: str | None = Field(default=None, description="Why the engine is unavailable, when it is.")
+    version: str | None = None
+    languages: list[str] = Field(description="Language codes the engine reads (OCR engines).")
+    input_formats: list[str]
+    output_formats: list[str]
+    job_types: list[str]
+    features: list[str] = Field(description="Job settings this engine honours.")
+    limits: dict[str, Any]
+
+
+class EngineList(Schema):
+    engines: list[EngineOut]
 
 
 class HealthOut(Schema):

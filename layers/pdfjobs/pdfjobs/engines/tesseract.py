@@ -13,9 +13,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pdfjobs.errors import EngineTimeout, LanguageUnavailable, OcrFailed
@@ -65,23 +67,36 @@ def check_languages(languages: Sequence[str]) -> str:
     return "+".join(languages)
 
 
-def recognize(image_path: str, languages: Sequence[str], dpi: int, timeout: float) -> dict[str, Any]:
-    """OCR one page image: `{"width", "height", "lines": [{"text", "bbox", "words": [...]}]}`.
+def recognize(
+    image_path: str, languages: Sequence[str], dpi: int, timeout: float, *, text_layer: bool = False
+) -> dict[str, Any]:
+    """OCR one page image: `{"width", "height", "text", "lines": [{"text", "bbox", "words": [...]}]}`.
 
     Boxes are `[x0, y0, x1, y1]` in image pixels from the top-left; confidences are 0..100.
+    With `text_layer`, the same run also renders Tesseract's invisible-text PDF of the page
+    (`textonly_pdf`, what OCRmyPDF lays over pages), returned as bytes under "textLayerPdf".
     """
-    command = [
-        BINARY,
-        str(image_path),
-        "stdout",
-        "-l",
-        check_languages(languages),
-        "--dpi",
-        str(int(dpi)),
-        "--psm",
-        "3",
-    ]
-    rows = csv.DictReader(io.StringIO(_run([*command, "tsv"], timeout)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    with tempfile.TemporaryDirectory(prefix="pdfjobs-tesseract-") as workdir:
+        base = os.path.join(workdir, "page")
+        command = [
+            BINARY,
+            str(image_path),
+            base,
+            "-l",
+            check_languages(languages),
+            "--dpi",
+            str(int(dpi)),
+            "--psm",
+            "3",
+        ]
+        if text_layer:
+            command += ["-c", "textonly_pdf=1", "tsv", "pdf"]
+        else:
+            command += ["tsv"]
+        _run(command, timeout)
+        tsv = Path(base + ".tsv").read_text(encoding="utf-8", errors="replace")
+        layer = Path(base + ".pdf").read_bytes() if text_layer else None
+    rows = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     width = height = 0
     lines: dict[tuple[int, int, int, int], list[dict[str, Any]]] = {}
     for row in rows:
@@ -95,7 +110,44 @@ def recognize(image_path: str, languages: Sequence[str], dpi: int, timeout: floa
         key = (int(row["page_num"]), int(row["block_num"]), int(row["par_num"]), int(row["line_num"]))
         confidence = round(max(0.0, float(row["conf"])), 2)
         lines.setdefault(key, []).append({"text": text, "bbox": [left, top, right, bottom], "confidence": confidence})
-    return {"width": width, "height": height, "lines": [_line(words) for _, words in sorted(lines.items())]}
+    ordered = sorted(lines.items())
+    paragraphs: list[list[str]] = []
+    previous: tuple[int, int, int] | None = None
+    for (page, block, paragraph, _), words in ordered:
+        if (page, block, paragraph) != previous:
+            paragraphs.append([])
+            previous = (page, block, paragraph)
+        paragraphs[-1].append(" ".join(word["text"] for word in words))
+    result: dict[str, Any] = {
+        "width": width,
+        "height": height,
+        "text": "\n\n".join("\n".join(lines_of) for lines_of in paragraphs),
+        "lines": [_line(words) for _, words in ordered],
+    }
+    if layer is not None:
+        result["textLayerPdf"] = layer
+    return result
+
+
+@dataclass(frozen=True)
+class Orientation:
+    rotate: int  # degrees clockwise that turn the image upright: 0, 90, 180 or 270
+    confidence: float
+
+
+def detect_orientation(image_path: str, timeout: float) -> Orientation | None:
+    """Tesseract's orientation detection (`--psm 0`); None when the page has too little text to tell."""
+    try:
+        report = _run([BINARY, str(image_path), "stdout", "--psm", "0", "-l", "osd"], timeout)
+    except OcrFailed:
+        return None  # "Too few characters": nothing to turn
+    fields = dict(line.split(":", 1) for line in report.splitlines() if ":" in line)
+    try:
+        rotate = int(fields["Rotate"].strip()) % 360
+        confidence = float(fields["Orientation confidence"].strip())
+    except (KeyError, ValueError):
+        return None
+    return Orientation(rotate=rotate if rotate in (0, 90, 180, 270) else 0, confidence=confidence)
 
 
 def _line(words: list[dict[str, Any]]) -> dict[str, Any]:

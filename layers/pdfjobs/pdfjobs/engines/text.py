@@ -111,7 +111,7 @@ def _extract_page(document: pdfium.PdfDocument, number: int) -> dict[str, Any]:
             raise pdfium.PdfiumError("Failed to load text page.")
         try:
             count = pdfium_c.FPDFText_CountChars(textpage)
-            segments = _TextPage(textpage, _page_bbox(page), rotation).segments(count) if count > 0 else []
+            segments = _TextPage(textpage, page_bbox(page), rotation).segments(count) if count > 0 else []
         finally:
             pdfium_c.FPDFText_ClosePage(textpage)
     finally:
@@ -130,7 +130,7 @@ def _extract_page(document: pdfium.PdfDocument, number: int) -> dict[str, Any]:
 _ROTATIONS = {0: 0, 1: 90, 2: 180, 3: 270}
 
 
-def _page_bbox(page: Any) -> tuple[float, float, float, float]:
+def page_bbox(page: Any) -> tuple[float, float, float, float]:
     """The page's visible box (media box clipped by crop box): left, bottom, right, top."""
     rect = pdfium_c.FS_RECTF()
     if not pdfium_c.FPDF_GetPageBoundingBox(page, rect):
@@ -148,7 +148,7 @@ class _TextPage:
         self.raw = raw
         self.handle = ctypes.cast(raw, ctypes.c_void_p)  # for the unchecked calls below
         self.rotation = rotation
-        self.to_display = _display_transform(bbox, rotation)
+        self.to_display = display_transform(bbox, rotation)
         self._upright, self._left, self._top = rotation == 0, bbox[0], bbox[3]
         self.text = ""
         self.needs_cleaning = False
@@ -167,7 +167,7 @@ class _TextPage:
 
     def segments(self, count: int) -> list[_Segment]:
         """The segments of the page's `count` (> 0) characters, in pdfium's order."""
-        self.text = text = _page_text(self.raw, count)
+        self.text = text = page_text(self.raw, count)
         self.needs_cleaning = text.count("\r") != text.count("\r\n") or any(c in text for c in _NEEDS_CLEANING)
         segments: list[_Segment] = []
         line = self._line
@@ -358,7 +358,7 @@ _unpack_rect = struct.Struct("4f").unpack_from
 _unpack_edges = struct.Struct("4d").unpack_from
 
 
-def _display_transform(
+def display_transform(
     bbox: tuple[float, float, float, float], rotation: int
 ) -> Callable[[tuple[float, float, float, float]], Box]:
     """Map a PDF-space box (left, bottom, right, top) to the displayed page's top-left space."""
@@ -373,7 +373,7 @@ def _display_transform(
     return lambda b: (b[0] - left, top - b[3], b[2] - left, top - b[1])
 
 
-def _page_text(raw: Any, count: int) -> str:
+def page_text(raw: Any, count: int) -> str:
     """The page's characters, index-aligned with pdfium's character list."""
     buffer = (ctypes.c_ushort * (count + 1))()
     written = pdfium_c.FPDFText_GetText(raw, 0, count, buffer)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from pdfjobs.pdf.page_ranges import validate_page_ranges
+from pdfjobs.settings import get_settings
+
+if TYPE_CHECKING:
+    from pdfjobs.records import FileRecord
 
 
 class JobSettings(BaseModel):
@@ -56,19 +62,56 @@ class OutputFile:
     data: bytes
 
 
+@dataclass(frozen=True)
+class InputDocument:
+    """One input of a job as an engine sees it: a local copy, and where it lives in S3.
+
+    Image inputs arrive here already turned into PDF pages (Prepare converts them once).
+    """
+
+    index: int
+    path: Path
+    bucket: str
+    key: str
+    content_type: str
+
+
+class InputFiles(Protocol):
+    """Opens a job's input documents by index, for the Assemble step (a local copy per `with`)."""
+
+    def open(self, index: int) -> AbstractContextManager[InputDocument]: ...
+
+
 class JobType(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     settings_model: ClassVar[type[JobSettings]]
     accepted_content_types: ClassVar[tuple[str, ...]]
+    # False for job types whose input is not paged (HTML): Prepare plans no page batches.
+    paged_input: ClassVar[bool] = True
 
     def parse_settings(self, raw: dict[str, Any]) -> JobSettings:
         return self.settings_model.model_validate(raw)
 
+    def check_submission(self, settings: JobSettings, inputs: Sequence[FileRecord]) -> None:
+        """Refuses, at submit time, what the settings model cannot know (engines, languages, inputs)."""
+        if not inputs:
+            from pdfjobs.errors import ValidationFailed
+
+            raise ValidationFailed("inputFileIds needs at least one file id.", details={"field": "inputFileIds"})
+
+    def inline_input_name(self, settings: JobSettings) -> str:
+        """The document's name when its input is in the settings, not a file (see check_submission)."""
+        return "inline"
+
+    def batch_size(self, settings: JobSettings, pages: int) -> int:
+        """How many pages one ProcessBatch invocation takes."""
+        return get_settings().page_batch_size
+
     @abstractmethod
-    def process_batch(self, path: Path, pages: list[int], settings: JobSettings) -> Any:
+    def process_batch(self, source: InputDocument, pages: list[int], settings: JobSettings) -> Any:
         """Runs the engine on some pages of one document; the result must be JSON-serialisable."""
 
     @abstractmethod
-    def assemble(self, documents: list[dict[str, Any]], settings: JobSettings) -> list[OutputFile]:
+    def assemble(self, documents: list[dict[str, Any]], settings: JobSettings, inputs: InputFiles) -> list[OutputFile]:
         """Joins every document's batch results (in page order) into the job's outputs."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from pdfjobs import filetypes
-from pdfjobs.jobtypes.base import JobSettings, JobType, OutputFile, PdfInputSettings
+from pdfjobs.jobtypes.base import InputDocument, InputFiles, JobSettings, JobType, OutputFile, PdfInputSettings
 from pdfjobs.settings import get_settings
 
 
@@ -27,7 +26,7 @@ class ExtractText(JobType):
     settings_model: ClassVar[type[JobSettings]] = ExtractTextSettings
     accepted_content_types: ClassVar[tuple[str, ...]] = (filetypes.PDF,)
 
-    def process_batch(self, path: Path, pages: list[int], settings: JobSettings) -> Any:
+    def process_batch(self, source: InputDocument, pages: list[int], settings: JobSettings) -> Any:
         # Engines load lazily: the API imports job types for validation and must start fast.
         from pdfjobs.engines.text import extract_text
         from pdfjobs.isolation import run_isolated
@@ -36,14 +35,14 @@ class ExtractText(JobType):
         config = get_settings()
         return run_isolated(
             extract_text,
-            str(path),
+            str(source.path),
             pages,
             settings.password,
             timeout=config.engine_timeout_seconds,
             memory_mb=config.engine_memory_mb,
         )
 
-    def assemble(self, documents: list[dict[str, Any]], settings: JobSettings) -> list[OutputFile]:
+    def assemble(self, documents: list[dict[str, Any]], settings: JobSettings, inputs: InputFiles) -> list[OutputFile]:
         from pdfjobs.engines.text import to_markdown, to_plain_text
 
         assert isinstance(settings, ExtractTextSettings)

@@ -10,8 +10,10 @@ from pdfjobs.jobtypes.base import JobType
 @lru_cache(maxsize=1)
 def job_types() -> dict[str, JobType]:
     from pdfjobs.jobtypes.extract_text import ExtractText
+    from pdfjobs.jobtypes.html_to_pdf import HtmlToPdf
+    from pdfjobs.jobtypes.ocr import OcrPdf, SearchablePdf
 
-    return {job_type.name: job_type for job_type in (ExtractText(),)}
+    return {job_type.name: job_type for job_type in (ExtractText(), OcrPdf(), SearchablePdf(), HtmlToPdf())}
 
 
 def job_type_names() -> list[str]:

@@ -56,6 +56,12 @@ def emulator_environment(aws_endpoint: str, lambda_endpoint: str) -> dict[str, s
             "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
             # Presigned URLs must name the address clients can reach, not the AWS default.
             "PDFJOBS_PUBLIC_S3_ENDPOINT": aws_endpoint,
+            # Textract exists only in AWS: the local runtime never calls it and reports it unavailable.
+            "PDFJOBS_TEXTRACT_ENABLED": "false",
+            # Page batches use this machine's cores (0 = CPU count).
+            "PDFJOBS_PAGE_CONCURRENCY": "0",
+            # The template's path for the AWS layer; locally Tesseract finds its Debian data itself.
+            "TESSDATA_PREFIX": None,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": "false",
         }

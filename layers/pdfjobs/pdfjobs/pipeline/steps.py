@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from pdfjobs import clock, errors
-from pdfjobs.jobtypes.base import JobType, without_secrets
+from pdfjobs import clock, errors, filetypes
+from pdfjobs.jobtypes.base import InputDocument, JobType, without_secrets
 from pdfjobs.jobtypes.registry import get_job_type
 from pdfjobs.observability import logger, metrics
 from pdfjobs.pdf.page_ranges import batches, resolve_pages
@@ -23,7 +24,7 @@ from pdfjobs.records import ErrorInfo, JobRecord, JobStatus, OutputRecord, Quali
 from pdfjobs.repositories.files import FileRepository
 from pdfjobs.repositories.jobs import JobRepository
 from pdfjobs.settings import get_settings
-from pdfjobs.storage import ObjectStore, batch_key, output_key
+from pdfjobs.storage import ObjectStore, batch_key, document_pdf_key, output_key
 
 
 class Pipeline:
@@ -45,14 +46,23 @@ class Pipeline:
             job = self.jobs.transition(
                 tenant_id, job_id, [JobStatus.QUEUED], JobStatus.RUNNING, started_at=clock.iso(clock.now())
             )
-            _, settings = _job_type_of(job)
+            job_type, settings = _job_type_of(job)
             config = get_settings()
             planned = []
             documents = [document.model_dump(mode="json", exclude_none=True) for document in job.documents]
             for document in job.documents:
+                if not job_type.paged_input:
+                    documents[document.index].update(status="running")
+                    planned.append({"index": document.index, "batches": []})
+                    continue
                 try:
-                    with self._input_file(job, document.index) as path:
-                        page_count = _count_pages(path, getattr(settings, "password", None))
+                    with self.open_input(job, document.index) as source:
+                        if source.content_type in filetypes.IMAGE_TYPES:
+                            source_key = document_pdf_key(tenant_id, job_id, document.index)
+                            page_count = self._image_as_pdf(source, source_key, settings)
+                            documents[document.index]["source_key"] = source_key
+                        else:
+                            page_count = _count_pages(source.path, getattr(settings, "password", None))
                     if page_count > config.max_pages:
                         raise errors.PdfTooManyPages(
                             f"Document {document.index} has {page_count} pages; the limit is {config.max_pages}."
@@ -65,6 +75,7 @@ class Pipeline:
                     self.jobs.update_fields(tenant_id, job_id, JobStatus.RUNNING, documents=documents)
                     raise
                 documents[document.index].update(status="running", page_count=page_count, pages_selected=len(pages))
+                size = max(1, job_type.batch_size(settings, len(pages)))
                 # A batch is (start, count) into the document's selected pages, never the page numbers
                 # themselves: Step Functions caps state at 256 KB, and 20 x 2000 pages would not fit.
                 planned.append(
@@ -72,11 +83,7 @@ class Pipeline:
                         "index": document.index,
                         "batches": [
                             {"start": start, "count": len(batch)}
-                            for start, batch in zip(
-                                range(0, len(pages), config.page_batch_size),
-                                batches(pages, config.page_batch_size),
-                                strict=True,
-                            )
+                            for start, batch in zip(range(0, len(pages), size), batches(pages, size), strict=True)
                         ],
                     }
                 )
@@ -85,9 +92,35 @@ class Pipeline:
                 job_id,
                 JobStatus.RUNNING,
                 documents=documents,
-                pages_total=sum(d["pages_selected"] for d in documents),
+                pages_total=sum(d.get("pages_selected") or 0 for d in documents),
             )
-        return {"jobId": job_id, "tenantId": tenant_id, "jobType": job.job_type, "documents": planned}
+        return {
+            "jobId": job_id,
+            "tenantId": tenant_id,
+            "jobType": job.job_type,
+            "pageConcurrency": config.page_concurrency or os.cpu_count() or 1,
+            "documents": planned,
+        }
+
+    def _image_as_pdf(self, source: InputDocument, key: str, settings: Any) -> int:
+        """Turns an image input into PDF pages once, stored with the job; returns the page count."""
+        from pdfjobs.images import image_to_pdf
+        from pdfjobs.isolation import run_isolated
+
+        config = get_settings()
+        destination = source.path.with_suffix(".pdf")
+        pages = run_isolated(
+            image_to_pdf,
+            str(source.path),
+            str(destination),
+            default_dpi=getattr(settings, "dpi", None) or config.ocr_default_dpi,
+            max_pixels=config.max_image_pixels,
+            max_frames=config.max_pages,
+            timeout=config.engine_timeout_seconds,
+            memory_mb=config.engine_memory_mb,
+        )
+        self.store.put_file(key, destination, filetypes.PDF)
+        return int(pages)
 
     # -- ProcessBatch ----------------------------------------------------------------------
     def process_batch(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +134,8 @@ class Pipeline:
             if page_count is None:
                 raise errors.Internal("The document was not prepared.")
             pages = resolve_pages(getattr(settings, "pages", None), page_count)[start : start + count]
-            with self._input_file(job, index) as path:
-                part = job_type.process_batch(path, pages, settings)
+            with self.open_input(job, index) as source:
+                part = job_type.process_batch(source, pages, settings)
             key = batch_key(tenant_id, job_id, index, start)
             self.store.put_bytes(key, json.dumps(part, ensure_ascii=False).encode(), "application/json")
             self.jobs.add_pages_done(tenant_id, job_id, len(pages))
@@ -132,7 +165,7 @@ class Pipeline:
                     }
                 )
             outputs = []
-            for output in job_type.assemble(documents, settings):
+            for output in job_type.assemble(documents, settings, _JobInputs(self, job)):
                 key = output_key(tenant_id, job_id, output.name)
                 self.store.put_bytes(key, output.data, output.content_type)
                 outputs.append(
@@ -223,15 +256,30 @@ class Pipeline:
         return job
 
     @contextmanager
-    def _input_file(self, job: JobRecord, index: int) -> Iterator[Path]:
+    def open_input(self, job: JobRecord, index: int) -> Iterator[InputDocument]:
         """The document downloaded to a private temporary directory, removed afterwards."""
-        file = self.files.get_file(job.tenant_id, job.documents[index].file_id)
-        if file is None:
-            raise errors.NotFound(f"Input file {job.documents[index].file_id} no longer exists.")
+        document = job.documents[index]
+        if document.source_key:
+            key, content_type = document.source_key, filetypes.PDF
+        else:
+            file = self.files.get_file(job.tenant_id, document.file_id) if document.file_id else None
+            if file is None:
+                raise errors.NotFound(f"Input file {document.file_id} no longer exists.")
+            key, content_type = file.object_key, file.content_type
         with tempfile.TemporaryDirectory(prefix="pdfjobs-") as workdir:
             path = Path(workdir) / "input"
-            self.store.download(file.object_key, path)
-            yield path
+            self.store.download(key, path)
+            yield InputDocument(index=index, path=path, bucket=self.store.bucket, key=key, content_type=content_type)
+
+
+class _JobInputs:
+    """The InputFiles a job type's assemble step opens its documents through."""
+
+    def __init__(self, pipeline: Pipeline, job: JobRecord) -> None:
+        self._pipeline, self._job = pipeline, job
+
+    def open(self, index: int) -> AbstractContextManager[InputDocument]:
+        return self._pipeline.open_input(self._job, index)
 
 
 _TIMEOUT_ERRORS = ("States.Timeout", "Sandbox.Timedout")

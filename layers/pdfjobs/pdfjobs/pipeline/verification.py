@@ -27,6 +27,16 @@ def _opens_as_utf8(data: bytes) -> bool:
     return True
 
 
+def _opens_as_xml(data: bytes) -> bool:
+    from xml.etree import ElementTree
+
+    try:
+        ElementTree.fromstring(data)  # noqa: S314 - our own output, read back to prove it parses
+    except ElementTree.ParseError:
+        return False
+    return True
+
+
 def _opens_as_pdf(data: bytes) -> bool:
     import pypdfium2
 
@@ -51,6 +61,7 @@ _CHECKS: dict[str, tuple[Callable[[bytes], bool], Callable[[bytes], bool]]] = {
     "text/plain": (_opens_as_utf8, _opens_as_utf8),
     "text/markdown": (_opens_as_utf8, _opens_as_utf8),
     "text/csv": (_opens_as_utf8, _opens_as_utf8),
+    "text/vnd.hocr+html": (_opens_as_utf8, _opens_as_xml),
     filetypes.PDF: (
         lambda data: filetypes.sniff(data[: filetypes.SNIFF_BYTES]) == filetypes.PDF,
         _opens_as_pdf,

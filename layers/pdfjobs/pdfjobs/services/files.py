@@ -146,6 +146,12 @@ class FileService:
             digest = self.store.download(key, local)
             if content_type == filetypes.PDF:
                 page_count, encrypted = _inspect_pdf_safely(local)
+            elif content_type in filetypes.IMAGE_TYPES:
+                try:
+                    page_count = _inspect_image_safely(local)
+                except PdfJobsError:
+                    self.store.delete(key)  # an image nothing can read or that is too large is not kept
+                    raise
         now = clock.now()
         return FileRecord(
             id=file_id,
@@ -192,3 +198,21 @@ def _inspect_pdf_safely(path: Path) -> tuple[int | None, bool]:
     except PdfJobsError:
         return None, False
     return info.page_count, info.encrypted
+
+
+def _inspect_image_safely(path: Path) -> int:
+    """Frames (pages) of an image upload, from its headers in an isolated worker; refuses what
+    cannot be read (image.invalid) or declares more pixels than the limit (image.too_many_pixels)."""
+    from pdfjobs.images import inspect_image
+    from pdfjobs.isolation import run_isolated
+
+    settings = get_settings()
+    info = run_isolated(
+        inspect_image,
+        str(path),
+        settings.max_image_pixels,
+        settings.max_pages,
+        timeout=_INSPECT_TIMEOUT_SECONDS,
+        memory_mb=settings.engine_memory_mb,
+    )
+    return info.frames

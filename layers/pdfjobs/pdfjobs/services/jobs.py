@@ -75,8 +75,6 @@ class JobService:
             parsed = job_type.parse_settings(settings)
         except ValidationError as error:
             raise validation_failed(error.errors(), prefix="settings") from error
-        if not input_file_ids:
-            raise ValidationFailed("inputFileIds needs at least one file id.", details={"field": "inputFileIds"})
         if len(input_file_ids) > config.max_documents_per_job:
             raise ValidationFailed(
                 f"At most {config.max_documents_per_job} input files per job.",
@@ -100,6 +98,12 @@ class JobService:
                     f"file {file_id!r} is {file.content_type}.",
                     details={"field": field},
                 )
+        inputs = [found[file_id] for file_id in input_file_ids]
+        job_type.check_submission(parsed, inputs)
+        documents = [
+            DocumentState(index=i, file_id=file.id, filename=file.filename, page_count=file.page_count)
+            for i, file in enumerate(inputs)
+        ] or [DocumentState(index=0, filename=job_type.inline_input_name(parsed))]
         job = JobRecord(
             id=ids.new_id("job"),
             tenant_id=principal.tenant_id,
@@ -107,15 +111,7 @@ class JobService:
             settings=parsed.model_dump(by_alias=False, exclude_none=True),
             input_file_ids=input_file_ids,
             delete_inputs_with_job=delete_inputs_with_job,
-            documents=[
-                DocumentState(
-                    index=i,
-                    file_id=file_id,
-                    filename=found[file_id].filename,
-                    page_count=found[file_id].page_count,
-                )
-                for i, file_id in enumerate(input_file_ids)
-            ],
+            documents=documents,
             created_at=now,
             updated_at=now,
             expires_at=now + timedelta(hours=config.retention_hours),
