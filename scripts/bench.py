@@ -300,6 +300,8 @@ def bench_ocr() -> None:
         return
     version = subprocess.run(["ocrmypdf", "--version"], capture_output=True, text=True).stdout.strip()
     logging.getLogger("pdfjobs.local").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF lines would drown the figures
     scans = CORPUS / "scans"
     work = Path(tempfile.mkdtemp(prefix="pdfjobs-bench-"))
     with LocalRuntime(project_root=REPO, api_port=0, aws_port=0, lambda_port=0) as runtime:
@@ -326,8 +328,8 @@ def bench_ocr() -> None:
         ocrmypdf(scans / "linn.pdf", work / "linn-ocrmypdf.pdf")
         print(f"\n5. OCR beside OCRmyPDF ({version}, defaults; both on {os.cpu_count()} cores)")
         print("   linn.pdf character error rate (pdftotext -raw vs linn.txt):")
-        print(f"     ours     : {cer(pdftotext_raw(work / 'linn-ours.pdf'), truth) * 100:5.2f} %")
-        print(f"     OCRmyPDF : {cer(pdftotext_raw(work / 'linn-ocrmypdf.pdf'), truth) * 100:5.2f} %")
+        print(f"     ours     : {cer(pdftotext_raw(work / 'linn-ours.pdf'), truth) * 100:6.3f} %")
+        print(f"     OCRmyPDF : {cer(pdftotext_raw(work / 'linn-ocrmypdf.pdf'), truth) * 100:6.3f} %")
 
         source = scans / "multipage.pdf"
         runs_ours, runs_theirs = [], []

@@ -15,7 +15,7 @@ import requests
 from PIL import Image, ImageChops
 from rapidfuzz.distance import Levenshtein
 
-from tests.corpus import corpus_file
+from tests.corpus import CORPUS, corpus_file
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -290,3 +290,49 @@ def test_bad_images_are_refused_at_upload_with_a_clear_code(
     assert response.json()["error"]["code"] == code
     if code == "image.too_many_pixels":
         assert response.json()["error"]["details"]["limit"] > 0
+
+
+@pytest.mark.slow
+def test_every_corpus_scan_becomes_a_searchable_pdf_of_the_same_pages(tenant_a: Api, tmp_path: Path) -> None:
+    scans = sorted(p for p in (CORPUS / "scans").iterdir() if p.suffix.lower() in (".pdf", ".png"))
+    jobs = {}
+    for path in scans:  # all submitted first: they run side by side
+        file = tenant_a.upload(path, content_type="image/png" if path.suffix == ".png" else "application/pdf")
+        jobs[path] = tenant_a.submit("searchable_pdf", [file["id"]], {})
+    for path, job in jobs.items():
+        done, _ = tenant_a.wait(job["id"], timeout=600)
+        assert done["status"] == "succeeded", (path.name, done)
+        pdf = _download(tenant_a, job["id"], "result.pdf")
+        output = pdfium.PdfDocument(pdf)
+        if path.suffix == ".pdf":
+            source = pdfium.PdfDocument(path)
+            assert len(output) == len(source), path.name
+            for index in range(len(source)):
+                assert output[index].get_size() == source[index].get_size(), (path.name, index)
+                assert output[index].get_rotation() == source[index].get_rotation(), (path.name, index)
+        assert len(_pdftotext(pdf, tmp_path).split()) > 0, path.name
+
+
+def test_page_batches_of_one_job_run_side_by_side(tenant_a: Api) -> None:
+    """Locally the Map over page batches runs one batch per core: two ProcessBatch tasks overlap."""
+    import boto3
+
+    file = tenant_a.upload(corpus_file("scans/cardinal.pdf"))
+    job = _submit_and_wait(tenant_a, "searchable_pdf", [file["id"]], {"dpi": 150})
+    if not tenant_a.stack.aws_endpoint:
+        return  # a deployed stack: the execution history is AWS's to show, not reachable from here
+    stepfunctions = boto3.client(
+        "stepfunctions",
+        endpoint_url=tenant_a.stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    machine = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    arn = machine.replace(":stateMachine:", ":execution:") + ":" + job["id"]
+    events = stepfunctions.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    started = [e["timestamp"] for e in events if e["type"] == "TaskStateEntered" and "ProcessBatch" in str(e)]
+    ended = [e["timestamp"] for e in events if e["type"] == "TaskStateExited" and "ProcessBatch" in str(e)]
+    assert len(started) == 4  # one batch per page
+    # A second batch started before the first one finished.
+    assert sorted(started)[1] < min(ended)

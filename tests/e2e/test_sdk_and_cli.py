@@ -117,3 +117,34 @@ def test_cli_reports_a_failed_job_with_exit_1(
     )
     assert code == 1
     assert "pdf.password_required" in capsys.readouterr().err
+
+
+def test_cli_ocr_and_html_to_pdf_write_their_outputs(tenant_a: Api, tmp_path: Path) -> None:
+    import subprocess
+
+    common = ["--api-url", tenant_a.stack.api_url, "--api-key", tenant_a.key]
+    searchable = tmp_path / "scan.pdf"
+    code = cli_main(
+        [*common, "ocr", str(corpus_file("scans/francais.pdf")), "--lang", "fra", "-o", str(searchable), "-q"]
+    )
+    assert code == 0
+    text = subprocess.run(["pdftotext", str(searchable), "-"], capture_output=True, check=True).stdout.decode()
+    assert len(text.split()) > 10
+
+    hocr = tmp_path / "scan.hocr"
+    assert (
+        cli_main([*common, "ocr", str(corpus_file("scans/typewriter.png")), "--format", "hocr", "-o", str(hocr), "-q"])
+        == 0
+    )
+    assert "ocrx_word" in hocr.read_text()
+
+    page = tmp_path / "page.html"
+    page.write_text("<h1>Printed by the CLI</h1>")
+    printed = tmp_path / "page.pdf"
+    code = cli_main(
+        [*common, "html-to-pdf", str(page), "--page-size", "Letter", "--footer", "p. {page}", "-o", str(printed), "-q"]
+    )
+    assert code == 0
+    text = subprocess.run(["pdftotext", str(printed), "-"], capture_output=True, check=True).stdout.decode()
+    assert "Printed by the CLI" in text and "p. 1" in text
+    assert cli_main([*common, "ocr", str(tmp_path / "missing.pdf"), "-q"]) == 2

@@ -16,6 +16,9 @@ from pdfjobs import filetypes
         (b"\xef\xbb\xbf  <!DOCTYPE html><html><body>hi", filetypes.HTML),
         (b"<html lang='en'>", filetypes.HTML),
         (b"<!-- comment --><html>", filetypes.HTML),
+        (b"<h1>A fragment</h1>", filetypes.HTML),  # WHATWG sniffing: tag then space or ">"
+        (b"\n  <P class=x>text", filetypes.HTML),
+        (b"<table>", filetypes.HTML),
     ],
 )
 def test_sniff_detects_supported_types_from_bytes(head: bytes, expected: str) -> None:
@@ -30,6 +33,8 @@ def test_sniff_detects_supported_types_from_bytes(head: bytes, expected: str) ->
         b"GIF89a",
         b"BM",  # too short to be a bitmap header
         b"<!-- just a comment -->",
+        b"<h1x>not a tag we sniff",
+        b"<?xml version='1.0'?><svg/>",
         b"plain text that mentions html",
         b"%PD",  # truncated header
     ],

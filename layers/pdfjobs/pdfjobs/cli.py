@@ -45,6 +45,7 @@ EXIT_ERROR = 3
 EXIT_INTERRUPTED = 130
 
 FORMAT_OUTPUTS = {"json": "result.json", "txt": "result.txt", "md": "result.md"}
+OCR_FORMAT_OUTPUTS = {"json": "result.json", "txt": "result.txt", "hocr": "result.hocr", "pdf": "result.pdf"}
 
 
 class UsageError(Exception):
@@ -86,6 +87,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
     extract.set_defaults(handler=cmd_extract_text)
+
+    ocr = commands.add_parser(
+        "ocr", parents=[common], help="upload a scan (PDF or image), OCR it, write a searchable PDF, text, hOCR or JSON"
+    )
+    ocr.add_argument("file", help="the PDF, PNG, JPEG, TIFF or BMP to read")
+    ocr.add_argument("-o", "--output", default="-", help="where to write the result ('-' = stdout)")
+    ocr.add_argument("--format", choices=sorted(OCR_FORMAT_OUTPUTS), default="pdf", help="result format (pdf)")
+    ocr.add_argument("--lang", help='languages, used together: "eng+fra" (default eng)')
+    ocr.add_argument("--engine", choices=["tesseract", "textract"], help="OCR engine (default tesseract)")
+    ocr.add_argument("--mode", choices=["skip", "redo", "force"], help="pages that already have text (skip)")
+    ocr.add_argument("--deskew", action="store_true", help="straighten skewed scans before reading")
+    ocr.add_argument("--rotate-pages", action="store_true", help="turn sideways or upside-down pages upright")
+    ocr.add_argument("--dpi", type=int, help="resolution to read at (default: the page images')")
+    ocr.add_argument("--pages", help='pages to read, e.g. "1-3,7"')
+    ocr.add_argument("--password", help="password of an encrypted PDF")
+    ocr.add_argument("--timeout", type=_positive_float, default=900.0, help="seconds to wait (default 900)")
+    ocr.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    ocr.set_defaults(handler=cmd_ocr)
+
+    html = commands.add_parser("html-to-pdf", parents=[common], help="print an HTML file or a public URL to PDF")
+    html.add_argument("source", help="an .html file, or an http(s) URL")
+    html.add_argument("-o", "--output", default="-", help="where to write the PDF ('-' = stdout)")
+    html.add_argument("--page-size", help="A4 (default), Letter, Legal, A3, A5, Tabloid, or '210mm 297mm'")
+    html.add_argument("--orientation", choices=["portrait", "landscape"])
+    html.add_argument("--margin", help="all four margins, e.g. 15mm")
+    html.add_argument("--header", help="text at the top of each page; {page} and {pages} are replaced")
+    html.add_argument("--footer", help="text at the bottom of each page")
+    html.add_argument("--print-background", action="store_true", help="paint CSS backgrounds")
+    html.add_argument("--timeout", type=_positive_float, default=300.0, help="seconds to wait (default 300)")
+    html.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    html.set_defaults(handler=cmd_html_to_pdf)
 
     jobs = commands.add_parser("jobs", parents=[common], help="inspect and manage jobs")
     jobs_cmds = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
@@ -203,11 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_extract_text(client: Client, args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}")
+    path = _existing_file(args.file)
     say = _messenger(args.quiet)
-
     file = client.upload(path)
     say(f"uploaded {path.name} as {file['id']}")
     job = client.extract_text(
@@ -217,6 +246,57 @@ def cmd_extract_text(client: Client, args: argparse.Namespace) -> int:
         include_page_citations=True if args.citations else None,
         password=args.password,
     )
+    return _finish(client, job, args, FORMAT_OUTPUTS[args.format], say)
+
+
+def cmd_ocr(client: Client, args: argparse.Namespace) -> int:
+    path = _existing_file(args.file)
+    say = _messenger(args.quiet)
+    file = client.upload(path)
+    say(f"uploaded {path.name} as {file['id']}")
+    job = client.ocr_pdf(
+        [file["id"]],
+        output_format=args.format,
+        engine=args.engine,
+        languages=args.lang.split("+") if args.lang else None,
+        mode=args.mode,
+        deskew=True if args.deskew else None,
+        rotate_pages=True if args.rotate_pages else None,
+        dpi=args.dpi,
+        pages=args.pages,
+        password=args.password,
+    )
+    return _finish(client, job, args, OCR_FORMAT_OUTPUTS[args.format], say)
+
+
+def cmd_html_to_pdf(client: Client, args: argparse.Namespace) -> int:
+    say = _messenger(args.quiet)
+    options = {
+        "page_size": args.page_size,
+        "orientation": args.orientation,
+        "margin": args.margin,
+        "header": args.header,
+        "footer": args.footer,
+        "print_background": True if args.print_background else None,
+    }
+    if args.source.startswith(("http://", "https://")):
+        job = client.html_to_pdf(url=args.source, **options)
+    else:
+        file = client.upload(_existing_file(args.source), "text/html")
+        say(f"uploaded {args.source} as {file['id']}")
+        job = client.html_to_pdf([file["id"]], **options)
+    return _finish(client, job, args, "result.pdf", say)
+
+
+def _existing_file(name: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    return path
+
+
+def _finish(client: Client, job: Job, args: argparse.Namespace, output_name: str, say: Callable[[str], None]) -> int:
+    """Waits for a submitted job with a progress bar, then writes `output_name` (JSON inline when it is)."""
     job_id = job["id"]
     say(f"submitted job {job_id}")
     try:
@@ -237,11 +317,11 @@ def cmd_extract_text(client: Client, args: argparse.Namespace) -> int:
         return _fail(EXIT_JOB_FAILED, f"job {job_id} {job['status']}{reason}")
 
     result = client.get_result(job_id)
-    if args.format == "json" and result.get("data") is not None:
+    if output_name == "result.json" and result.get("data") is not None:
         text = json.dumps(result["data"], indent=2, ensure_ascii=False) + "\n"
         _write_bytes(args.output, text.encode("utf-8"))
     else:
-        _download_output(client, _require_output(result, FORMAT_OUTPUTS[args.format]), args.output)
+        _download_output(client, _require_output(result, output_name), args.output)
     if args.output != "-":
         say(f"wrote {args.output}")
     return EXIT_OK

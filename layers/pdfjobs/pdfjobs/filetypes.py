@@ -17,7 +17,12 @@ SUPPORTED_TYPES = (PDF, PNG, JPEG, TIFF, BMP, HTML)
 IMAGE_TYPES = (PNG, JPEG, TIFF, BMP)
 SNIFF_BYTES = 1024
 
-_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
+# The WHATWG MIME-sniffing patterns for HTML: each must be followed by a space or ">".
+_HTML_TAGS = (
+    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font", b"<table",
+    b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p",
+)  # fmt: skip
+_TAG_END = (b" ", b">", b"\t", b"\n", b"\r", b"\x0c")
 
 
 def sniff(head: bytes) -> str | None:
@@ -34,7 +39,9 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(b"BM") and len(head) >= 26:
         return BMP
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if text.startswith(_HTML_STARTS) and (not text.startswith(b"<!--") or b"<html" in text):
+    if any(text.startswith(tag) and text[len(tag) : len(tag) + 1] in _TAG_END for tag in _HTML_TAGS):
+        return HTML
+    if text.startswith(b"<!--") and b"<html" in text:
         return HTML
     return None
 
