@@ -13,7 +13,12 @@
    OCRmyPDF's) and peak memory of each process tree. Then every file in scans/ through
    searchable_pdf: page count, page sizes and pdftotext text checked.
 
-`python scripts/bench.py ocr` runs section 5 alone.
+6. Tables: cells exactly right and ICDAR-2013-style adjacency F1 per file of tables/expected.json
+   (scripts/table_scores.py; target 90% of cells; camelot publishes F1 0.78 on ICDAR-2013).
+7. Invoices: golden fields (date, amount, invoice number, issuer) right per field and per file,
+   with no per-file template (scripts/invoice_scores.py; target 90%).
+
+`python scripts/bench.py ocr` runs section 5 alone, `python scripts/bench.py extraction` 6 and 7.
 
 These machines are noisy: compare the ratios, not the absolute numbers.
 """
@@ -376,9 +381,27 @@ def bench_ocr() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_extraction() -> None:
+    import importlib.util
+
+    for number, (title, script) in enumerate(
+        (("tables vs tables/expected.json", "table_scores.py"), ("invoices vs their goldens", "invoice_scores.py")),
+        start=6,
+    ):
+        print(f"\n{number}. {title} ({script})")
+        spec = importlib.util.spec_from_file_location(script[:-3], REPO / "scripts" / script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main()
+
+
 def main() -> None:
     if sys.argv[1:] == ["ocr"]:
         bench_ocr()
+        return
+    if sys.argv[1:] == ["extraction"]:
+        bench_extraction()
         return
     files = text_bearing_pdfs()
     print(f"PDF Jobs benchmark - corpus {CORPUS}")
@@ -386,6 +409,7 @@ def main() -> None:
     bench_runtime(files)
     bench_cold_import()
     bench_ocr()
+    bench_extraction()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import unicodedata
 import pytest
 import requests
 
+from pdfjobs.results import TextElement
 from tests.corpus import corpus_file
 from tests.e2e.conftest import Api
 
@@ -73,7 +74,8 @@ def test_layout_and_citations_give_blocks_with_page_and_bbox(tenant_a: Api) -> N
     blocks = page["blocks"]
     assert blocks and blocks[0]["text"].startswith("The Crazy Ones")
     for block in blocks:
-        assert block["page"] == 1
+        assert block["page"] == 1 and block["type"] == "text"  # text elements of the one result schema
+        TextElement.model_validate(block)
         x0, y0, x1, y1 = block["bbox"]
         assert 0 <= x0 < x1 <= page["width"] and 0 <= y0 < y1 <= page["height"]
     tops = [block["bbox"][1] for block in blocks]

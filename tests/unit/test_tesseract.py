@@ -10,7 +10,6 @@ from rapidfuzz.distance import Levenshtein
 
 from pdfjobs import errors
 from pdfjobs.engines import tesseract
-from pdfjobs.isolation import run_isolated
 from pdfjobs.pdf.document import open_pdf
 from tests.corpus import corpus_file
 
@@ -81,9 +80,17 @@ def test_a_page_past_its_time_limit_is_a_timeout() -> None:
 
 
 def test_inside_an_isolated_worker_memory_is_bounded() -> None:
+    from pdfjobs.isolation import WorkerPool
+
     image = str(corpus_file("scans/typewriter.png"))
-    text = run_isolated(tesseract.recognize, image, ["eng"], 300, 120, timeout=150, memory_mb=1024)
-    assert text["lines"]
-    # Starved of memory, tesseract fails cleanly instead of taking anything down.
-    with pytest.raises((errors.OcrFailed, errors.EngineResourceLimit)):
-        run_isolated(tesseract.recognize, image, ["eng"], 300, 120, timeout=150, memory_mb=8)
+    # A fresh worker: the limit is its own address space plus memory_mb, and a worker grown by
+    # earlier calls would leave Tesseract more room than this test means to give it.
+    pool = WorkerPool(1)
+    try:
+        text = pool.run(tesseract.recognize, image, ["eng"], 300, 120, timeout=150, memory_mb=1024)
+        assert text["lines"]
+        # Starved of memory, tesseract fails cleanly instead of taking anything down.
+        with pytest.raises((errors.OcrFailed, errors.EngineResourceLimit)):
+            pool.run(tesseract.recognize, image, ["eng"], 300, 120, timeout=150, memory_mb=8)
+    finally:
+        pool.shutdown()

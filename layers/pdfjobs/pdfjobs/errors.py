@@ -65,6 +65,14 @@ JobNotCancellable = _error(
     "JobNotCancellable", "job.not_cancellable", 409, "The job has finished and cannot be cancelled."
 )
 ResultNotReady = _error("ResultNotReady", "result.not_ready", 409, "The job has not finished yet.")
+ResultFormatUnavailable = _error(
+    "ResultFormatUnavailable", "result.format_unavailable", 400, "The job has no output in this format."
+)
+ReviewRequired = _error(
+    "ReviewRequired", "review.required", 409, "The job awaits review: POST /v1/jobs/{id}/review approves or rejects it."
+)
+ReviewNotPending = _error("ReviewNotPending", "review.not_pending", 409, "The job is not awaiting review.")
+ReviewRejected = _error("ReviewRejected", "review.rejected", 422, "A reviewer rejected the extraction.")
 JobFailedResult = _error("JobFailedResult", "job.failed", 409, "The job failed; it has no result.")
 JobCancelledResult = _error("JobCancelledResult", "job.cancelled", 409, "The job was cancelled; it has no result.")
 ResultExpired = _error("ResultExpired", "result.expired", 410, "The result is past its retention period.")
@@ -112,6 +120,13 @@ HtmlResourceRefused = _error(
     "A resource the HTML references was refused, and settings.strictResources is true.",
 )
 UrlFetchFailed = _error("UrlFetchFailed", "url.fetch_failed", 422, "The URL could not be fetched.")
+
+# Structured extraction
+TemplateExists = _error("TemplateExists", "template.exists", 409, "A template with this name exists.")
+TemplateConflict = _error(
+    "TemplateConflict", "template.conflict", 409, "The template changed while it was being written; try again."
+)
+FormXfaOnly = _error("FormXfaOnly", "form.xfa_only", 422, "The form is a dynamic XFA form without AcroForm fields.")
 
 # Outbound URLs (HTML resources, webhook endpoints)
 InvalidUrl = _error("InvalidUrl", "url.invalid", 400, "The URL is not a valid http(s) URL.")

@@ -84,6 +84,15 @@ class FileRecord(Record):
     expires_at: datetime
 
 
+class TemplateRecord(Record):
+    tenant_id: str
+    name: str
+    version: int = 1
+    body: dict[str, Any]  # a validated pdfjobs.templates.TemplateBody, camelCase as the client wrote it
+    created_at: datetime
+    updated_at: datetime
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -92,10 +101,12 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     DELETED = "deleted"
+    # Extraction held for a person: POST /jobs/{id}/review moves it to succeeded or failed.
+    REVIEW_REQUIRED = "review_required"
 
     @property
     def is_terminal(self) -> bool:
-        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.REVIEW_REQUIRED)
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -104,6 +115,17 @@ ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 class ErrorInfo(BaseModel):
     code: str
     message: str
+
+
+class ReviewState(BaseModel):
+    """Why a job waits for review, and what the reviewer decided."""
+
+    threshold: float  # the confidence (0..1) a required field had to reach
+    flagged_fields: list[str]
+    required_at: str
+    decision: str | None = None  # approve | reject
+    decided_at: str | None = None
+    corrections: dict[str, Any] = Field(default_factory=dict)
 
 
 class DocumentState(BaseModel):
@@ -143,6 +165,7 @@ class JobRecord(Record):
     error: ErrorInfo | None = None
     outputs: list[OutputRecord] = Field(default_factory=list)
     quality_checks: list[QualityCheck] = Field(default_factory=list)
+    review: ReviewState | None = None
     pages_total: int = 0
     pages_done: int = 0
     created_at: datetime

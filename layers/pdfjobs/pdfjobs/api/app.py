@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from pdfjobs import __version__, errors
-from pdfjobs.api.routers import api_keys, engines, files, health, jobs
+from pdfjobs.api.routers import api_keys, engines, files, health, jobs, templates
 from pdfjobs.jobtypes.registry import job_types
 from pdfjobs.observability import logger
 
@@ -73,6 +73,7 @@ class PdfJobsResolver(APIGatewayRestResolver):
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         _document_job_types(schemas)
+        _document_results(schemas)
         return type(schema).model_validate(document)
 
 
@@ -95,9 +96,22 @@ def _document_job_types(schemas: dict[str, Any]) -> None:
         request["settings"].pop("type", None)
 
 
+def _document_results(schemas: dict[str, Any]) -> None:
+    """The extraction result schema (document -> pages -> elements), which `data` of a result follows."""
+    from pdfjobs.results import ExtractionResult
+
+    generated = ExtractionResult.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    schemas.update(generated.pop("$defs", {}))
+    generated["description"] = (
+        "`data` of an extraction job's result (extract_text with page citations, extract_table, extract_form, "
+        "extract_invoice, extract_document): documents -> pages -> elements, each with its page and bbox."
+    )
+    schemas["ExtractionResult"] = generated
+
+
 def build_app() -> APIGatewayRestResolver:
     app = PdfJobsResolver(enable_validation=True)
-    for router in (health.router, api_keys.router, files.router, jobs.router, engines.router):
+    for router in (health.router, api_keys.router, files.router, jobs.router, engines.router, templates.router):
         app.include_router(router)
     # No servers here: Powertools then derives the base path (the stage) per request, and its
     # OpenAPI models load only when /docs is first asked for.

@@ -153,6 +153,22 @@ class QualityCheckOut(Schema):
     detail: str | None = None
 
 
+class ReviewOut(Schema):
+    threshold: int = Field(description="Required fields had to reach this confidence (percent).")
+    flagged_fields: list[str]
+    required_at: datetime
+    decision: Literal["approve", "reject"] | None = None
+    decided_at: datetime | None = None
+    corrections: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReviewRequest(Schema):
+    decision: Literal["approve", "reject"]
+    corrections: dict[str, Any] = Field(
+        default_factory=dict, description="Field name -> corrected value, applied to the result on approve."
+    )
+
+
 class JobOut(Schema):
     id: str
     job_type: str
@@ -166,6 +182,11 @@ class JobOut(Schema):
     retry_after_ms: int | None = None
     error: ErrorInfoOut | None = None
     quality_checks: list[QualityCheckOut] = Field(default_factory=list)
+    result_available: bool = False
+    review_threshold: int | None = Field(default=None, description="Set while or after the job awaited review.")
+    review_flagged_field_count: int | None = None
+    review_required_at: datetime | None = None
+    review: ReviewOut | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -195,6 +216,20 @@ class JobOut(Schema):
             retry_after_ms=None if terminal else retry_after_ms,
             error=ErrorInfoOut.model_validate(job.error.model_dump()) if job.error else None,
             quality_checks=[QualityCheckOut.model_validate(c.model_dump()) for c in job.quality_checks],
+            result_available=job.status == JobStatus.SUCCEEDED,
+            review_threshold=round(job.review.threshold * 100) if job.review else None,
+            review_flagged_field_count=len(job.review.flagged_fields) if job.review else None,
+            review_required_at=job.review.required_at if job.review else None,
+            review=ReviewOut(
+                threshold=round(job.review.threshold * 100),
+                flagged_fields=job.review.flagged_fields,
+                required_at=job.review.required_at,
+                decision=job.review.decision,
+                decided_at=job.review.decided_at,
+                corrections=job.review.corrections,
+            )
+            if job.review
+            else None,
             created_at=job.created_at,
             updated_at=job.updated_at,
             started_at=job.started_at,
@@ -223,10 +258,28 @@ class JobResultOut(Schema):
     outputs: list[OutputOut]
 
 
+# -- templates -------------------------------------------------------------------------------
+class TemplateOut(Schema):
+    model_config = ConfigDict(extra="allow")  # the template's own fields, as TemplateBody defines them
+
+    name: str
+    built_in: bool
+    version: int
+    description: str | None = None
+    fields: list[dict[str, Any]]
+    filters: dict[str, list[str]] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class TemplateList(Schema):
+    items: list[TemplateOut]
+
+
 # -- engines ---------------------------------------------------------------------------------
 class EngineOut(Schema):
     id: str
-    kind: Literal["ocr", "text", "html"]
+    kind: Literal["ocr", "text", "html", "extraction", "llm"]
     available: bool
     reason: str | None = Field(default=None, description="Why the engine is unavailable, when it is.")
     version: str | None = None

@@ -16,17 +16,19 @@ from pdfjobs.pdf.page_ranges import validate_page_ranges
 from pdfjobs.settings import get_settings
 
 if TYPE_CHECKING:
-    from pdfjobs.records import FileRecord
+    from pdfjobs.records import FileRecord, Principal
 
 
 class JobSettings(BaseModel):
     """Base of every job type's settings: camelCase on the wire, unknown fields rejected."""
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Fields the server fills in at submit (a template's copy); a client may not send them.
+    internal_fields: ClassVar[tuple[str, ...]] = ()
 
     def public(self) -> dict[str, Any]:
         """The settings as shown back to clients: secrets masked."""
-        shown = self.model_dump(by_alias=True, exclude_none=True)
+        shown = self.model_dump(by_alias=True, exclude_none=True, exclude=set(self.internal_fields))
         if "password" in shown:
             shown["password"] = "***"  # noqa: S105 - a mask, not a secret
         return shown
@@ -100,6 +102,10 @@ class JobType(ABC):
 
             raise ValidationFailed("inputFileIds needs at least one file id.", details={"field": "inputFileIds"})
 
+    def resolve_settings(self, settings: JobSettings, principal: Principal) -> JobSettings:
+        """The settings as the job will keep them: what the server adds at submit (a template's copy)."""
+        return settings
+
     def inline_input_name(self, settings: JobSettings) -> str:
         """The document's name when its input is in the settings, not a file (see check_submission)."""
         return "inline"
@@ -107,6 +113,18 @@ class JobType(ABC):
     def batch_size(self, settings: JobSettings, pages: int) -> int:
         """How many pages one ProcessBatch invocation takes."""
         return get_settings().page_batch_size
+
+    def review_needed(self, result: dict[str, Any], settings: JobSettings) -> tuple[float, list[str]] | None:
+        """(threshold 0..1, required fields below it) when the settings ask for review; else None."""
+        return None
+
+    def reviewed_outputs(
+        self, result: dict[str, Any], corrections: dict[str, Any], settings: JobSettings
+    ) -> list[OutputFile]:
+        """The outputs again, with a reviewer's corrections applied to result.json's fields."""
+        from pdfjobs.errors import ReviewNotPending
+
+        raise ReviewNotPending(f"{self.name} jobs have no review.")
 
     @abstractmethod
     def process_batch(self, source: InputDocument, pages: list[int], settings: JobSettings) -> Any:

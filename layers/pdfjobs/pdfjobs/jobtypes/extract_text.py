@@ -68,8 +68,8 @@ class ExtractText(JobType):
             for block in page.get("blocks", []):
                 entry: dict[str, Any] = {"text": block["text"]}
                 if settings.include_page_citations:
-                    entry["page"] = page["page"]
-                    entry["bbox"] = block["bbox"]
+                    # A cited block is a text element of the one extraction result schema (pdfjobs.results).
+                    entry = {"type": "text", **entry, "page": page["page"], "bbox": block["bbox"]}
                 blocks.append(entry)
             shaped["blocks"] = blocks
         return shaped

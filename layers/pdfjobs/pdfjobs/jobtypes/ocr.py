@@ -11,7 +11,7 @@ import base64
 import json
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -218,14 +218,21 @@ def _page_summary(page: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _document_entry(document: dict[str, Any], pages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "index": document["index"],
-        "fileId": document.get("fileId"),
-        "filename": document.get("filename"),
-        "pageCount": document.get("pageCount"),
-        "pages": pages,
+def _result_json(documents: list[dict[str, Any]], shape: Callable[[dict[str, Any]], dict[str, Any]]) -> OutputFile:
+    """result.json: documents -> pages, each page shaped by `shape`."""
+    result = {
+        "documents": [
+            {
+                "index": document["index"],
+                "fileId": document.get("fileId"),
+                "filename": document.get("filename"),
+                "pageCount": document.get("pageCount"),
+                "pages": [shape(page) for page in document["pages"]],
+            }
+            for document in documents
+        ]
     }
+    return OutputFile("result.json", "application/json", json.dumps(result, ensure_ascii=False).encode())
 
 
 def _public_page(page: dict[str, Any]) -> dict[str, Any]:
@@ -241,15 +248,7 @@ class SearchablePdf(_OcrJobType):
 
     def assemble(self, documents: list[dict[str, Any]], settings: JobSettings, inputs: InputFiles) -> list[OutputFile]:
         assert isinstance(settings, OcrSettings)
-        summary = {
-            "documents": [
-                _document_entry(document, [_page_summary(page) for page in document["pages"]]) for document in documents
-            ]
-        }
-        return [
-            *self.searchable_pdfs(documents, settings, inputs),
-            OutputFile("result.json", "application/json", json.dumps(summary, ensure_ascii=False).encode()),
-        ]
+        return [*self.searchable_pdfs(documents, settings, inputs), _result_json(documents, _page_summary)]
 
 
 class OcrPdf(_OcrJobType):
@@ -264,12 +263,7 @@ class OcrPdf(_OcrJobType):
         from pdfjobs.ocr.hocr import to_hocr
 
         assert isinstance(settings, OcrPdfSettings)
-        result = {
-            "documents": [
-                _document_entry(document, [_public_page(page) for page in document["pages"]]) for document in documents
-            ]
-        }
-        outputs = [OutputFile("result.json", "application/json", json.dumps(result, ensure_ascii=False).encode())]
+        outputs = [_result_json(documents, _public_page)]
         all_pages = [page for document in documents for page in document["pages"]]
         if settings.output_format == "txt":
             outputs.append(OutputFile("result.txt", "text/plain; charset=utf-8", to_plain_text(all_pages).encode()))

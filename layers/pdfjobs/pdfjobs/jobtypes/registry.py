@@ -10,10 +10,25 @@ from pdfjobs.jobtypes.base import JobType
 @lru_cache(maxsize=1)
 def job_types() -> dict[str, JobType]:
     from pdfjobs.jobtypes.extract_text import ExtractText
+    from pdfjobs.jobtypes.forms import ExtractForm
     from pdfjobs.jobtypes.html_to_pdf import HtmlToPdf
+    from pdfjobs.jobtypes.invoices import ExtractDocument, ExtractInvoice
     from pdfjobs.jobtypes.ocr import OcrPdf, SearchablePdf
+    from pdfjobs.jobtypes.tables import ExtractTable
 
-    return {job_type.name: job_type for job_type in (ExtractText(), OcrPdf(), SearchablePdf(), HtmlToPdf())}
+    return {
+        job_type.name: job_type
+        for job_type in (
+            ExtractText(),
+            OcrPdf(),
+            SearchablePdf(),
+            HtmlToPdf(),
+            ExtractTable(),
+            ExtractForm(),
+            ExtractInvoice(),
+            ExtractDocument(),
+        )
+    }
 
 
 def job_type_names() -> list[str]:

@@ -58,6 +58,8 @@ def emulator_environment(aws_endpoint: str, lambda_endpoint: str) -> dict[str, s
             "PDFJOBS_PUBLIC_S3_ENDPOINT": aws_endpoint,
             # Textract exists only in AWS: the local runtime never calls it and reports it unavailable.
             "PDFJOBS_TEXTRACT_ENABLED": "false",
+            # Bedrock likewise: every SDK call goes to the emulator here, which has no Bedrock.
+            "PDFJOBS_BEDROCK_MODEL_ID": "",
             # Page batches use this machine's cores (0 = CPU count).
             "PDFJOBS_PAGE_CONCURRENCY": "0",
             # The template's path for the AWS layer; locally Tesseract finds its Debian data itself.

@@ -20,7 +20,7 @@ from pdfjobs.jobtypes.registry import get_job_type
 from pdfjobs.observability import logger, metrics
 from pdfjobs.pdf.page_ranges import batches, resolve_pages
 from pdfjobs.pipeline.verification import verify_output
-from pdfjobs.records import ErrorInfo, JobRecord, JobStatus, OutputRecord, QualityCheck
+from pdfjobs.records import ErrorInfo, JobRecord, JobStatus, OutputRecord, QualityCheck, ReviewState
 from pdfjobs.repositories.files import FileRepository
 from pdfjobs.repositories.jobs import JobRepository
 from pdfjobs.settings import get_settings
@@ -210,6 +210,22 @@ class Pipeline:
                 {**document.model_dump(mode="json", exclude_none=True), "status": "succeeded"}
                 for document in job.documents
             ]
+            review = self._review_needed(job, [OutputRecord.model_validate(o) for o in event["outputs"]])
+            if review is not None:
+                held = self.jobs.transition(
+                    tenant_id,
+                    job_id,
+                    [JobStatus.RUNNING],
+                    JobStatus.REVIEW_REQUIRED,
+                    outputs=event["outputs"],
+                    quality_checks=event["qualityChecks"],
+                    documents=documents,
+                    review=review.model_dump(),
+                    expires_at=clock.iso(now + timedelta(hours=get_settings().retention_hours)),
+                    settings=without_secrets(job.settings),
+                )
+                logger.info("job held for review", extra={"job_id": job_id, "flagged": review.flagged_fields})
+                return {"jobId": job_id, "status": str(held.status)}
             done = self.jobs.transition(
                 tenant_id,
                 job_id,
@@ -224,6 +240,17 @@ class Pipeline:
             )
             _count_outcome(done)
         return {"jobId": job_id, "status": str(done.status)}
+
+    def _review_needed(self, job: JobRecord, outputs: list[OutputRecord]) -> ReviewState | None:
+        job_type, settings = _job_type_of(job)
+        result = next((output for output in outputs if output.name == "result.json"), None)
+        if result is None:
+            return None
+        found = job_type.review_needed(json.loads(self.store.read_bytes(result.key)), settings)
+        if found is None or not found[1]:
+            return None
+        threshold, flagged = found
+        return ReviewState(threshold=threshold, flagged_fields=flagged, required_at=clock.iso(clock.now()))
 
     # -- MarkFailed ------------------------------------------------------------------------
     def mark_failed(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,17 @@ def _opens_as_xml(data: bytes) -> bool:
     return True
 
 
+def _opens_as_zip(data: bytes) -> bool:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.testzip() is None  # every member's CRC checks
+    except zipfile.BadZipFile:
+        return False
+
+
 def _opens_as_pdf(data: bytes) -> bool:
     import pypdfium2
 
@@ -62,6 +73,7 @@ _CHECKS: dict[str, tuple[Callable[[bytes], bool], Callable[[bytes], bool]]] = {
     "text/markdown": (_opens_as_utf8, _opens_as_utf8),
     "text/csv": (_opens_as_utf8, _opens_as_utf8),
     "text/vnd.hocr+html": (_opens_as_utf8, _opens_as_xml),
+    "application/zip": (lambda data: data.startswith(b"PK\x03\x04"), _opens_as_zip),
     filetypes.PDF: (
         lambda data: filetypes.sniff(data[: filetypes.SNIFF_BYTES]) == filetypes.PDF,
         _opens_as_pdf,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -34,10 +35,22 @@ def decode_cursor(cursor: str) -> str:
     return job_id
 
 
+def storable(value: Any) -> Any:
+    """`value` with every float as a Decimal: DynamoDB's SDK refuses floats (settings and review
+    thresholds hold some)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
 def _assignments(fields: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[str]]:
     """`SET` clauses for `fields`, with placeholder names and values (attribute names may be reserved words)."""
     names = {f"#f{i}": name for i, name in enumerate(fields)}
-    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    values = {f":v{i}": storable(value) for i, value in enumerate(fields.values())}
     return names, values, [f"#f{i} = :v{i}" for i in range(len(fields))]
 
 
@@ -49,7 +62,7 @@ class JobRepository(TableRepository):
     def create(self, job: JobRecord) -> None:
         self._table.put_item(
             Item={
-                **job.to_item(),
+                **storable(job.to_item()),
                 **self._key(job.tenant_id, job.id),
                 "GSI2PK": job_status_pk(job.tenant_id, job.status),
                 "GSI2SK": job.id,

@@ -18,7 +18,9 @@ _OCR_INPUTS = [filetypes.PDF, *filetypes.IMAGE_TYPES]
 
 def list_engines(principal: Principal) -> list[dict[str, Any]]:
     require(principal, Scope.JOBS_READ)
-    return [_tesseract(), _textract(), _pdfium_text(), _weasyprint()]
+    from pdfjobs.engines import bedrock
+
+    return [_tesseract(), _textract(), _pdfium_text(), _weasyprint(), _structured(), bedrock.status()]
 
 
 def _limits() -> dict[str, Any]:
@@ -85,6 +87,22 @@ def _pdfium_text() -> dict[str, Any]:
         "jobTypes": ["extract_text"],
         "features": ["pages", "includeLayout", "includePageCitations"],
         "limits": {"maxUploadBytes": get_settings().max_upload_bytes, "maxPages": get_settings().max_pages},
+    }
+
+
+def _structured() -> dict[str, Any]:
+    return {
+        "id": "local",
+        "kind": "extraction",
+        "available": True,
+        "reason": None,
+        "version": _package_version("pdfplumber"),
+        "languages": [],
+        "inputFormats": _OCR_INPUTS,
+        "outputFormats": ["json", "csv", "md", "zip"],
+        "jobTypes": ["extract_table", "extract_form", "extract_invoice", "extract_document"],
+        "features": ["templateName", "filterName", "confidenceThreshold", "documentReview", "returnText"],
+        "limits": {"maxPages": get_settings().max_pages},
     }
 
 

@@ -20,7 +20,11 @@ from pdfjobs.errors import (
     JobStateConflict,
     NotFound,
     ResultExpired,
+    ResultFormatUnavailable,
     ResultNotReady,
+    ReviewNotPending,
+    ReviewRejected,
+    ReviewRequired,
     UnsupportedFileType,
     ValidationFailed,
     validation_failed,
@@ -28,14 +32,24 @@ from pdfjobs.errors import (
 from pdfjobs.jobtypes.base import without_secrets
 from pdfjobs.jobtypes.registry import get_job_type, job_type_names
 from pdfjobs.observability import logger
-from pdfjobs.records import ACTIVE_STATUSES, DocumentState, ErrorInfo, JobRecord, JobStatus, Principal, Scope
+from pdfjobs.records import (
+    ACTIVE_STATUSES,
+    DocumentState,
+    ErrorInfo,
+    JobRecord,
+    JobStatus,
+    OutputRecord,
+    Principal,
+    Scope,
+)
 from pdfjobs.repositories.files import FileRepository
 from pdfjobs.repositories.jobs import JobRepository
 from pdfjobs.services.auth import require
 from pdfjobs.settings import get_settings
-from pdfjobs.storage import ObjectStore, job_prefix
+from pdfjobs.storage import ObjectStore, job_prefix, output_key
 
-_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Statuses whose retention runs: results (or a job waiting for review) expire after it.
+_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REVIEW_REQUIRED)
 # Execution statuses that end a job the pipeline itself could not mark failed.
 _ENDED_EXECUTIONS = {
     "TIMED_OUT": ErrorInfo(code=EngineTimeout.code, message="The job took longer than its time limit."),
@@ -71,6 +85,13 @@ class JobService:
                 f"Unknown jobType {job_type_name!r}; one of: {', '.join(job_type_names())}.",
                 details={"field": "jobType"},
             )
+        internal = job_type.settings_model.internal_fields
+        sent_internal = [key for key in settings if key in internal or _snake(key) in internal]
+        if sent_internal:
+            raise ValidationFailed(
+                f"settings.{sent_internal[0]} is set by the server, not by clients.",
+                details={"field": f"settings.{sent_internal[0]}"},
+            )
         try:
             parsed = job_type.parse_settings(settings)
         except ValidationError as error:
@@ -100,6 +121,7 @@ class JobService:
                 )
         inputs = [found[file_id] for file_id in input_file_ids]
         job_type.check_submission(parsed, inputs)
+        parsed = job_type.resolve_settings(parsed, principal)
         documents = [
             DocumentState(index=i, file_id=file.id, filename=file.filename, page_count=file.page_count)
             for i, file in enumerate(inputs)
@@ -203,14 +225,16 @@ class JobService:
             cancelled = self.jobs.transition(
                 job.tenant_id,
                 job.id,
-                [JobStatus.QUEUED, JobStatus.RUNNING],
+                [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.REVIEW_REQUIRED],
                 JobStatus.CANCELLED,
                 completed_at=clock.iso(clock.now()),
             )
         except JobStateConflict as error:
             current = self.jobs.get(job.tenant_id, job.id, consistent=True)
             status = current.status if current else job.status
-            raise JobNotCancellable(f"The job is {status}; only queued or running jobs can be cancelled.") from error
+            raise JobNotCancellable(
+                f"The job is {status}; only queued, running or review_required jobs can be cancelled."
+            ) from error
         self._stop_execution(cancelled, "cancelled by the client")
         return cancelled
 
@@ -238,6 +262,74 @@ class JobService:
                     self.store.delete(file.object_key)
                     self.files.mark_deleted(job.tenant_id, file_id)
 
+    def result_output(self, principal: Principal, job_id: str, fmt: str) -> tuple[OutputRecord, str, str | None]:
+        """The output of a succeeded job in format `fmt` (by file extension): the record, a signed URL,
+        and the text itself when it is text and small enough to answer in the body."""
+        self.result(principal, job_id)  # the same checks and errors as GET .../result
+        job = self.get(principal, job_id)
+        matching = [output for output in job.outputs if output.name.rsplit(".", 1)[-1] == fmt]
+        if not matching:
+            available = sorted({output.name.rsplit(".", 1)[-1] for output in job.outputs})
+            raise ResultFormatUnavailable(
+                f"This job has no {fmt} output; it has: {', '.join(available)}.",
+                details={"field": "format", "available": available},
+            )
+        output = matching[0]
+        config = get_settings()
+        url = self.store.presigned_download(output.key, config.download_url_ttl_seconds, output.name)
+        textual = output.content_type.startswith(("text/", "application/json"))
+        if textual and output.size_bytes <= config.inline_result_max_bytes:
+            return output, url, self.store.read_bytes(output.key).decode("utf-8")
+        return output, url, None
+
+    def review(self, principal: Principal, job_id: str, decision: str, corrections: dict[str, Any]) -> JobRecord:
+        """A reviewer's decision on a job held for review: approve (with corrections) or reject."""
+        require(principal, Scope.JOBS_WRITE)
+        job = self.get(principal, job_id)
+        if job.status != JobStatus.REVIEW_REQUIRED or job.review is None:
+            raise ReviewNotPending(f"The job is {job.status}; only review_required jobs take a review.")
+        job_type = get_job_type(job.job_type)
+        if job_type is None:
+            raise Internal(f"Unknown job type {job.job_type}")
+        decided = job.review.model_copy(
+            update={"decision": decision, "decided_at": clock.iso(clock.now()), "corrections": corrections}
+        )
+        if decision == "reject":
+            if corrections:
+                raise ValidationFailed("A rejection takes no corrections.", details={"field": "corrections"})
+            return self._decide(
+                job,
+                JobStatus.FAILED,
+                review=decided.model_dump(),
+                error=ErrorInfo(code=ReviewRejected.code, message=ReviewRejected.default_message).model_dump(),
+                completed_at=clock.iso(clock.now()),
+            )
+        settings = job_type.parse_settings(job.settings)
+        result = next((output for output in job.outputs if output.name == "result.json"), None)
+        if result is None:
+            raise Internal("The job has no result.json to review.")
+        outputs = job_type.reviewed_outputs(json.loads(self.store.read_bytes(result.key)), corrections, settings)
+        records = []
+        for output in outputs:
+            key = output_key(job.tenant_id, job.id, output.name)
+            self.store.put_bytes(key, output.data, output.content_type)
+            records.append(
+                OutputRecord(name=output.name, key=key, content_type=output.content_type, size_bytes=len(output.data))
+            )
+        return self._decide(
+            job,
+            JobStatus.SUCCEEDED,
+            review=decided.model_dump(),
+            outputs=[record.model_dump() for record in records],
+            completed_at=clock.iso(clock.now()),
+        )
+
+    def _decide(self, job: JobRecord, to_status: JobStatus, **fields: Any) -> JobRecord:
+        try:
+            return self.jobs.transition(job.tenant_id, job.id, [JobStatus.REVIEW_REQUIRED], to_status, **fields)
+        except JobStateConflict as error:
+            raise ReviewNotPending("Another decision or a cancel reached the job first.") from error
+
     def _stop_execution(self, job: JobRecord, cause: str) -> None:
         try:
             aws_clients.client("stepfunctions").stop_execution(executionArn=execution_arn(job.id), cause=cause)
@@ -253,6 +345,14 @@ class JobService:
             raise JobFailedResult(details={"error": job.error.model_dump() if job.error else None})
         if job.status == JobStatus.CANCELLED:
             raise JobCancelledResult()
+        if job.status == JobStatus.REVIEW_REQUIRED and job.review is not None:
+            raise ReviewRequired(
+                details={
+                    "reviewThreshold": round(job.review.threshold * 100),
+                    "reviewFlaggedFieldCount": len(job.review.flagged_fields),
+                    "flaggedFields": job.review.flagged_fields,
+                }
+            )
         if job.status != JobStatus.SUCCEEDED:
             raise ResultNotReady(details={"status": str(job.status), "progress": job.progress})
         config = get_settings()
@@ -273,6 +373,10 @@ class JobService:
             if output.name == "result.json" and output.size_bytes <= config.inline_result_max_bytes:
                 data = json.loads(self.store.read_bytes(output.key))
         return {"jobId": job.id, "status": str(job.status), "data": data, "outputs": outputs}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
 
 
 def execution_arn(job_id: str) -> str:

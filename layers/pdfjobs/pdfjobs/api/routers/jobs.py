@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from pdfjobs.api.dependencies import RequestInfo, current_principal, mutation, request_info
+from pdfjobs.api.dependencies import RequestInfo, current_principal, json_response, mutation, request_info
 from pdfjobs.api.routers.responses import errors, ok
-from pdfjobs.api.schemas import CreateJobRequest, DeletedOut, JobList, JobOut, JobResultOut
+from pdfjobs.api.schemas import CreateJobRequest, DeletedOut, JobList, JobOut, JobResultOut, ReviewRequest
 from pdfjobs.idempotency import MutationResponse
 from pdfjobs.records import JobStatus, Principal
 from pdfjobs.services.jobs import JobService
@@ -86,6 +86,25 @@ def cancel_job(
     return mutation(principal, info, "jobs.cancel", {"id": job_id}, compute)
 
 
+@router.post(
+    "/jobs/<job_id>/review",
+    summary="Approve (with corrections) or reject a job held at review_required",
+    tags=TAGS,
+    responses={200: ok(JobOut), **errors(400, 404, 409, 422)},
+)
+def review_job(
+    job_id: str,
+    body: ReviewRequest,
+    principal: Annotated[Principal, Depends(current_principal)],
+    info: Annotated[RequestInfo, Depends(request_info)],
+) -> Response[Any]:
+    def compute() -> MutationResponse:
+        job = JobService().review(principal, job_id, body.decision, body.corrections)
+        return MutationResponse(200, _out(job).wire())
+
+    return mutation(principal, info, "jobs.review", {"id": job_id, **body.wire()}, compute)
+
+
 @router.delete(
     "/jobs/<job_id>",
     summary="Delete a job: purges its results (and its inputs when it owns them)",
@@ -106,9 +125,27 @@ def delete_job(
 
 @router.get(
     "/jobs/<job_id>/result",
-    summary="A succeeded job's result: JSON inline when small, files as signed URLs",
+    summary="A succeeded job's result: JSON inline when small, files as signed URLs; or one output by `format`",
+    description="With `format` (csv, md, txt, hocr, pdf, zip, json) the one output of that kind is returned "
+    "itself: text up to 256 KiB in the body with its content type, anything else as a 303 redirect to a "
+    "signed URL. 400 `result.format_unavailable` lists the formats the job has.",
     tags=TAGS,
-    responses={200: ok(JobResultOut), **errors(404, 409, 410)},
+    responses={
+        200: ok(JobResultOut),
+        303: {"description": "See the signed URL in Location"},
+        **errors(400, 404, 409, 410),
+    },
 )
-def get_result(job_id: str, principal: Annotated[Principal, Depends(current_principal)]) -> JobResultOut:
-    return JobResultOut.model_validate(JobService().result(principal, job_id))
+def get_result(
+    job_id: str,
+    principal: Annotated[Principal, Depends(current_principal)],
+    format: Annotated[str | None, Query(max_length=8, pattern="^[a-z]+$")] = None,
+) -> Response[Any]:
+    service = JobService()
+    if format is None:
+        # A Response either way: Powertools serialises a union return type without the camelCase aliases.
+        return json_response(200, JobResultOut.model_validate(service.result(principal, job_id)).wire())
+    output, url, body = service.result_output(principal, job_id, format)
+    if body is not None:
+        return Response(status_code=200, content_type=output.content_type, body=body)
+    return Response(status_code=303, content_type="application/json", body="", headers={"Location": url})
