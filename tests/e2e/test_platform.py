@@ -55,6 +55,10 @@ def test_openapi_lists_every_route_schema_and_error_code(stack: Stack) -> None:
         "/jobs/{job_id}": {"get", "delete"},
         "/jobs/{job_id}/cancel": {"post"},
         "/jobs/{job_id}/result": {"get"},
+        "/jobs/{job_id}/review": {"post"},
+        "/engines": {"get"},
+        "/templates": {"get", "post"},
+        "/templates/{name}": {"get", "put", "delete"},
     }
     for path, methods in expected.items():
         assert path in paths, path
@@ -62,6 +66,21 @@ def test_openapi_lists_every_route_schema_and_error_code(stack: Stack) -> None:
     schemas = spec["components"]["schemas"]
     for name in ("CreateJobRequest", "JobOut", "ErrorEnvelope", "FileOut", "UploadOut", "JobResultOut"):
         assert name in schemas
+    # The one extraction result schema: documents -> pages -> elements (text, table, field).
+    assert "ExtractionResult" in schemas and "TableElement" in schemas and "FieldElement" in schemas
+    assert {"$ref": "#/components/schemas/ExtractInvoiceSettings"} in schemas["CreateJobRequest"]["properties"][
+        "settings"
+    ]["anyOf"]
+    assert "templateSnapshot" not in schemas["ExtractDocumentSettings"]["properties"]  # server-side only
+    assert set(schemas["CreateJobRequest"]["properties"]["jobType"]["enum"]) >= {
+        "ocr_pdf",
+        "searchable_pdf",
+        "html_to_pdf",
+        "extract_table",
+        "extract_form",
+        "extract_invoice",
+        "extract_document",
+    }
     settings = schemas["CreateJobRequest"]["properties"]["settings"]["anyOf"]
     assert {"$ref": "#/components/schemas/ExtractTextSettings"} in settings
     assert set(schemas["ExtractTextSettings"]["properties"]) == {

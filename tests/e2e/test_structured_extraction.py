@@ -219,6 +219,7 @@ def test_invoices_give_their_golden_fields(tenant_a: Api, name: str) -> None:
     fields = data["documents"][0]["fields"]
     assert fields["issueDate"]["value"] == golden["date"]
     assert Decimal(fields["total"]["value"]) == Decimal(str(golden["amount"]))
+
     def number(text: str) -> str:  # invoice numbers compare without spaces, case or a leading "#"
         return text.replace(" ", "").lower().lstrip("#")
 
@@ -227,3 +228,37 @@ def test_invoices_give_their_golden_fields(tenant_a: Api, name: str) -> None:
         assert 0 <= field["confidence"] <= 1
         if field["value"] is not None and field.get("page"):
             assert len(field["bbox"]) == 4  # a page citation with a box
+
+
+def _many_tables_pdf(path) -> None:  # type: ignore[no-untyped-def]
+    """Four pages of 60 small ruled 2x2 tables each (240 in all)."""
+    from tests.unit.pdf_builder import PageSpec, build_pdf, text_ops
+
+    pages = []
+    for number in range(4):
+        ops = []
+        for r in range(10):
+            for c in range(6):
+                x, y, w, h = 40 + c * 90, 740 - r * 70, 70, 40
+                ops.append(f"0.5 w {x} {y} m {x + w} {y} l {x} {y - h / 2} m {x + w} {y - h / 2} l ")
+                ops.append(f"{x} {y - h} m {x + w} {y - h} l {x} {y} m {x} {y - h} l ")
+                ops.append(f"{x + w / 2} {y} m {x + w / 2} {y - h} l {x + w} {y} m {x + w} {y - h} l S\n")
+                n = number * 100 + r * 6 + c
+                ops.append(text_ops(x + 3, y - 14, f"A{n}", 7) + text_ops(x + w / 2 + 3, y - 14, str(n * 3), 7))
+                ops.append(text_ops(x + 3, y - 34, "x", 7) + text_ops(x + w / 2 + 3, y - 34, str(n % 7), 7))
+        pages.append(PageSpec("".join(ops)))
+    build_pdf(path, pages)
+
+
+def test_hundreds_of_tables_come_back_one_csv_each(tenant_a: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "many.pdf"
+    _many_tables_pdf(path)
+    file = tenant_a.upload(path)
+    done, _ = tenant_a.wait(tenant_a.submit("extract_table", [file["id"]], {})["id"], timeout=180)
+    assert done["status"] == "succeeded", done.get("error")
+    pages = _data(tenant_a, done["id"])["documents"][0]["pages"]
+    assert [len(page["elements"]) for page in pages] == [60, 60, 60, 60]
+    redirect = tenant_a.get(f"/jobs/{done['id']}/result", params={"format": "zip"}, allow_redirects=False)
+    archive = zipfile.ZipFile(io.BytesIO(requests.get(redirect.headers["Location"], timeout=30).content))
+    assert len(archive.namelist()) == 240
+    assert archive.read("page-4-table-60.csv").decode().splitlines()[0] == "A359,1077"

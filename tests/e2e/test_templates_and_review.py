@@ -170,3 +170,27 @@ def test_result_formats_are_served_or_redirected(tenant_a: Api) -> None:
     missing = tenant_a.get(f"/jobs/{done['id']}/result", params={"format": "pdf"})
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "result.format_unavailable"
     assert set(missing.json()["error"]["details"]["available"]) == {"csv", "json"}
+
+
+def test_a_template_that_matches_nothing_gives_nulls_and_review_when_required(tenant_a: Api) -> None:
+    body = {
+        "name": "nothing-matches",
+        "fields": [
+            {"name": "policyNumber", "keywords": ["Policy number"], "required": True},
+            {"name": "vin", "regex": r"VIN ([A-HJ-NPR-Z0-9]{17})"},
+        ],
+    }
+    assert _template(tenant_a, body).status_code in (201, 409)
+    file = tenant_a.upload(corpus_file("text/crazyones.pdf"))
+    done = _wait(tenant_a, tenant_a.submit("extract_document", [file["id"]], {"templateName": "nothing-matches"}))
+    assert done["status"] == "succeeded", done
+    fields = tenant_a.get(f"/jobs/{done['id']}/result").json()["data"]["documents"][0]["fields"]
+    assert {name: (f["value"], f["confidence"]) for name, f in fields.items()} == {
+        "policyNumber": (None, 0.0),
+        "vin": (None, 0.0),
+    }
+    held = _wait(
+        tenant_a,
+        tenant_a.submit("extract_document", [file["id"]], {"templateName": "nothing-matches", "documentReview": 50}),
+    )
+    assert held["status"] == "review_required" and held["review"]["flaggedFields"] == ["policyNumber"]
