@@ -262,3 +262,11 @@ def test_hundreds_of_tables_come_back_one_csv_each(tenant_a: Api, tmp_path) -> N
     archive = zipfile.ZipFile(io.BytesIO(requests.get(redirect.headers["Location"], timeout=30).content))
     assert len(archive.namelist()) == 240
     assert archive.read("page-4-table-60.csv").decode().splitlines()[0] == "A359,1077"
+
+
+def test_an_issuer_printed_only_in_a_logo_is_read(tenant_a: Api) -> None:
+    # saeco.pdf names its issuer only inside a picture; the job OCRs pictures of text pages too.
+    done = _run(tenant_a, "extract_invoice", "invoices/saeco.pdf")
+    assert done["status"] == "succeeded", done.get("error")
+    vendor = _data(tenant_a, done["id"])["documents"][0]["fields"]["vendor"]["value"] or ""
+    assert "luscious" in vendor.lower()

@@ -146,8 +146,10 @@ def pages_from_pdf(
     *,
     ocr_images: bool = False,
     languages: Sequence[str] = ("eng",),
+    numbers: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The lines and words of every page's text layer, in the OCR page shape.
+    """The lines and words of every page's text layer (or of the 1-based pages in `numbers`), in
+    the OCR page shape.
 
     With `ocr_images`, the page's pictures (logos, letterheads: invoices often carry the issuer's
     name and ids only as an image) are also read with Tesseract and their lines added, each
@@ -162,7 +164,8 @@ def pages_from_pdf(
     pages: list[dict[str, Any]] = []
     pictures: list[tuple[int, Any, tuple[float, float, float, float]]] = []
     with open_pdf(path, password) as document:
-        for index in range(len(document)):
+        wanted = range(len(document)) if numbers is None else [n - 1 for n in numbers if 1 <= n <= len(document)]
+        for index in wanted:
             page = document[index]
             try:
                 width, height = page.get_size()

@@ -110,7 +110,30 @@ class _FieldJobType(JobType):
         assert isinstance(settings, _FieldSettings)
         if settings.engine == "textract":
             return _read_with_textract(source, pages, settings)
-        return read_pages(source, pages, settings)
+        read = read_pages(source, pages, settings)
+        with_text = [page["page"] for page in read if page.get("source") == "text"]
+        if with_text and source.content_type == filetypes.PDF:
+            # Issuers often print their name and ids only in a logo: read the pictures of text pages too.
+            from pdfjobs.engines.invoices import pages_from_pdf
+            from pdfjobs.isolation import run_isolated
+
+            config = get_settings()
+            pictured = run_isolated(
+                pages_from_pdf,
+                str(source.path),
+                settings.password,
+                ocr_images=True,
+                languages=tuple(settings.languages),
+                numbers=with_text,
+                timeout=config.engine_timeout_seconds,
+                memory_mb=config.engine_memory_mb,
+            )
+            by_number = {page["page"]: page for page in pictured}
+            read = [
+                {**page, "lines": by_number[page["page"]]["lines"]} if page["page"] in by_number else page
+                for page in read
+            ]
+        return read
 
     # -- fields ------------------------------------------------------------------------------------
     def assemble(self, documents: list[dict[str, Any]], settings: JobSettings, inputs: InputFiles) -> list[OutputFile]:
