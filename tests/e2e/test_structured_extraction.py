@@ -270,3 +270,13 @@ def test_an_issuer_printed_only_in_a_logo_is_read(tenant_a: Api) -> None:
     assert done["status"] == "succeeded", done.get("error")
     vendor = _data(tenant_a, done["id"])["documents"][0]["fields"]["vendor"]["value"] or ""
     assert "luscious" in vendor.lower()
+
+
+@pytest.mark.parametrize("job_type", ["extract_table", "extract_form", "extract_invoice"])
+def test_aws_engines_are_refused_locally(tenant_a: Api, job_type: str) -> None:
+    file = tenant_a.upload(corpus_file("tables/twotables_2.pdf"))
+    for engine in ("textract", "bedrock") if job_type == "extract_invoice" else ("textract",):
+        response = tenant_a.post(
+            "/jobs", json={"jobType": job_type, "inputFileIds": [file["id"]], "settings": {"engine": engine}}
+        )
+        assert response.status_code == 400 and response.json()["error"]["code"] == "engine.unavailable", engine

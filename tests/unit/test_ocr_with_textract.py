@@ -155,3 +155,76 @@ def _file() -> FileRecord:
         created_at=now,
         expires_at=now,
     )
+
+
+# --- AnalyzeDocument through extract_table and extract_form ----------------------------------
+ANALYSIS = Path(__file__).resolve().parents[1] / "fixtures" / "textract-analysis"
+
+
+@pytest.fixture
+def analysis_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    from pdfjobs.engines import textract_analysis
+
+    monkeypatch.setenv("PDFJOBS_TEXTRACT_ENABLED", "true")
+    get_settings.cache_clear()
+    client = boto3.client("textract", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr(textract_analysis, "_client", lambda: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+    get_settings.cache_clear()
+
+
+def _analysis(name: str) -> dict[str, Any]:
+    return dict(json.loads((ANALYSIS / name).read_text()))
+
+
+def test_extract_table_reads_a_document_with_one_analyze_document_job(analysis_on: Stubber, tmp_path: Path) -> None:
+    from pdfjobs.jobtypes.tables import ExtractTable
+
+    start = _analysis("twotables-start-document-analysis.json")
+    analysis_on.add_response(
+        "start_document_analysis",
+        start,
+        {"DocumentLocation": {"S3Object": {"Bucket": BUCKET, "Name": KEY}}, "FeatureTypes": ["TABLES"]},
+    )
+    previous: dict[str, Any] | None = None
+    for number in (1, 2, 3):
+        response = _analysis(f"twotables-get-document-analysis-{number}.json")
+        expected = {"JobId": start["JobId"], **({"NextToken": previous["NextToken"]} if previous else {})}
+        analysis_on.add_response("get_document_analysis", response, expected)
+        previous = response
+    job_type = ExtractTable()
+    settings = job_type.parse_settings({"engine": "textract"})
+    job_type.check_submission(settings, [_file()])
+    assert job_type.batch_size(settings, 1) == 1
+    pages = job_type.process_batch(_source(tmp_path, "tables/twotables_2.pdf"), [1], settings)
+    assert pages[0]["source"] == "textract" and len(pages[0]["elements"]) == 2
+    header = pages[0]["elements"][0]["cells"]
+    assert any(cell["text"] == "Literacy Status" and cell["columnSpan"] > 1 for cell in header)
+
+
+def test_extract_form_takes_textract_fields_where_the_pdf_has_no_acroform(analysis_on: Stubber, tmp_path: Path) -> None:
+    import pikepdf
+
+    from pdfjobs.jobtypes.forms import ExtractForm
+
+    # An encrypted copy: Textract cannot open it, so the page is rendered and sent synchronously.
+    locked = tmp_path / "locked.pdf"
+    with pikepdf.open(corpus_file("text/crazyones.pdf")) as pdf:
+        pdf.save(locked, encryption=pikepdf.Encryption(user="u", owner="o"))
+    analysis_on.add_response(
+        "analyze_document",
+        _analysis("libreoffice-form-analyze-document.json"),
+        {"Document": {"Bytes": ANY}, "FeatureTypes": ["FORMS"]},
+    )
+    job_type = ExtractForm()
+    settings = job_type.parse_settings({"engine": "textract", "password": "u"})
+    source = InputDocument(index=0, path=locked, bucket=BUCKET, key=KEY, content_type=filetypes.PDF)
+    pages = job_type.process_batch(source, [1], settings)
+    assert {field["name"]: field["value"] for field in pages[0]["fields"]}["First Name"] == "Alice"
+    document = {"index": 0, "fileId": "file_1", "filename": "locked.pdf", "pageCount": 1, "pages": pages}
+    outputs = {output.name: output for output in job_type.assemble([document], settings, _Inputs(source))}
+    fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
+    assert any(field["value"] == "Alice" and field["source"] == "textract" for field in fields)
+    assert "Alice" in outputs["result.csv"].data.decode()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pdfjobs import errors, filetypes
 from pdfjobs.jobtypes.base import InputDocument, InputFiles, JobSettings, JobType, OutputFile
 from pdfjobs.jobtypes.ocr import OCR_INPUT_TYPES
-from pdfjobs.jobtypes.page_reading import ReadingSettings, check_languages, read_pages
+from pdfjobs.jobtypes.page_reading import AnalysisSettings, check_languages, read_pages
 from pdfjobs.results import field_elements_by_page
 from pdfjobs.settings import get_settings
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pdfjobs.records import FileRecord
 
 
-class ExtractFormSettings(ReadingSettings):
+class ExtractFormSettings(AnalysisSettings):
     pass
 
 
@@ -41,10 +41,25 @@ class ExtractForm(JobType):
     def check_submission(self, settings: JobSettings, inputs: Sequence[FileRecord]) -> None:
         super().check_submission(settings, inputs)
         assert isinstance(settings, ExtractFormSettings)
-        check_languages(settings)
+        if settings.engine == "textract":
+            from pdfjobs.jobtypes.textract_reading import check_available
+
+            check_available()
+        else:
+            check_languages(settings)
+
+    def batch_size(self, settings: JobSettings, pages: int) -> int:
+        assert isinstance(settings, ExtractFormSettings)
+        if settings.engine == "textract" and not settings.password:
+            return pages  # one asynchronous AnalyzeDocument job reads the whole document
+        return get_settings().page_batch_size
 
     def process_batch(self, source: InputDocument, pages: list[int], settings: JobSettings) -> Any:
         assert isinstance(settings, ExtractFormSettings)
+        if settings.engine == "textract":
+            from pdfjobs.jobtypes.textract_reading import analyzed_pages
+
+            return analyzed_pages(source, pages, settings.password, ("FORMS",))
         # Lines of every page, for forms without AcroForm fields (cheap where a page has text).
         return read_pages(source, pages, settings)
 
@@ -72,7 +87,10 @@ class ExtractForm(JobType):
                 )
             fields = form["fields"] if form.get("fields") else []
             if not fields and not form.get("xfa"):
-                fields = fields_from_layout(document["pages"])
+                if settings.engine == "textract":
+                    fields = [field for page in document["pages"] for field in page.get("fields", [])]
+                else:
+                    fields = fields_from_layout(document["pages"])
             by_page = field_elements_by_page(fields)
             shaped.append(
                 {

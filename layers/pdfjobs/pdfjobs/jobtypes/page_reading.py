@@ -3,7 +3,7 @@ OCR where it has none (the same page reading ocr_pdf does, in `skip` mode)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,13 @@ class ReadingSettings(PdfInputSettings):
         min_length=1,
         max_length=5,
         description="OCR languages for pages without a text layer (scans), used together.",
+    )
+
+
+class AnalysisSettings(ReadingSettings):
+    engine: Literal["local", "textract"] = Field(
+        default="local",
+        description="`local`: the page's own geometry (OCR for scans); `textract` (AWS only): AnalyzeDocument.",
     )
 
 

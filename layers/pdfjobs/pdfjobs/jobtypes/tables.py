@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pdfjobs.jobtypes.base import InputDocument, InputFiles, JobSettings, JobType, OutputFile
 from pdfjobs.jobtypes.ocr import OCR_INPUT_TYPES
-from pdfjobs.jobtypes.page_reading import ReadingSettings, check_languages, read_pages
+from pdfjobs.jobtypes.page_reading import AnalysisSettings, check_languages, read_pages
 from pdfjobs.settings import get_settings
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _PAGES_PER_BATCH = 4
 
 
-class ExtractTableSettings(ReadingSettings):
+class ExtractTableSettings(AnalysisSettings):
     pass
 
 
@@ -39,9 +39,17 @@ class ExtractTable(JobType):
     def check_submission(self, settings: JobSettings, inputs: Sequence[FileRecord]) -> None:
         super().check_submission(settings, inputs)
         assert isinstance(settings, ExtractTableSettings)
-        check_languages(settings)
+        if settings.engine == "textract":
+            from pdfjobs.jobtypes.textract_reading import check_available
+
+            check_available()
+        else:
+            check_languages(settings)
 
     def batch_size(self, settings: JobSettings, pages: int) -> int:
+        assert isinstance(settings, ExtractTableSettings)
+        if settings.engine == "textract" and not settings.password:
+            return pages  # one asynchronous AnalyzeDocument job reads the whole document
         return _PAGES_PER_BATCH
 
     def process_batch(self, source: InputDocument, pages: list[int], settings: JobSettings) -> Any:
@@ -49,6 +57,13 @@ class ExtractTable(JobType):
         from pdfjobs.isolation import run_isolated
 
         assert isinstance(settings, ExtractTableSettings)
+        if settings.engine == "textract":
+            from pdfjobs.jobtypes.textract_reading import analyzed_pages
+
+            return [
+                {key: page[key] for key in ("page", "width", "height", "source")} | {"elements": page["tables"]}
+                for page in analyzed_pages(source, pages, settings.password, ("TABLES",))
+            ]
         config = get_settings()
         found = run_isolated(
             extract_tables,
