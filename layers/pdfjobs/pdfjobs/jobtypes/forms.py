@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from pdfjobs import errors, filetypes
 from pdfjobs.jobtypes.base import InputDocument, InputFiles, JobSettings, JobType, OutputFile
@@ -20,13 +23,25 @@ from pdfjobs.jobtypes.ocr import OCR_INPUT_TYPES
 from pdfjobs.jobtypes.page_reading import AnalysisSettings, check_languages, read_pages
 from pdfjobs.results import field_elements_by_page
 from pdfjobs.settings import get_settings
+from pdfjobs.templates import NAME_PATTERN
 
 if TYPE_CHECKING:
-    from pdfjobs.records import FileRecord
+    from pdfjobs.records import FileRecord, Principal
 
 
 class ExtractFormSettings(AnalysisSettings):
-    pass
+    internal_fields: ClassVar[tuple[str, ...]] = ("template_snapshot",)
+
+    engine: Literal["local", "textract", "bedrock"] = Field(  # type: ignore[assignment]
+        default="local",
+        description="`local`: the form's own fields, else its layout; `textract` (AWS only): AnalyzeDocument "
+        "FORMS; `bedrock`: an LLM reads the page text into the fields of `templateName` (off unless configured).",
+    )
+    template_name: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="With engine bedrock: the fields to read (required)."
+    )
+    filter_name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    template_snapshot: SkipJsonSchema[dict[str, Any] | None] = None
 
 
 class ExtractForm(JobType):
@@ -45,8 +60,30 @@ class ExtractForm(JobType):
             from pdfjobs.jobtypes.textract_reading import check_available
 
             check_available()
-        else:
-            check_languages(settings)
+            return
+        if settings.engine == "bedrock":
+            from pdfjobs.engines import bedrock
+
+            available, reason = bedrock.available()
+            if not available:
+                raise errors.EngineUnavailable(
+                    f"The bedrock engine is not available here: {reason}", details={"field": "settings.engine"}
+                )
+            if settings.template_name is None:
+                raise errors.ValidationFailed(
+                    "engine bedrock reads the fields of a template: set settings.templateName.",
+                    details={"field": "settings.templateName"},
+                )
+        check_languages(settings)
+
+    def resolve_settings(self, settings: JobSettings, principal: Principal) -> JobSettings:
+        from pdfjobs.services.templates import TemplateService
+
+        assert isinstance(settings, ExtractFormSettings)
+        if settings.template_name is None:
+            return settings
+        snapshot = TemplateService().snapshot(principal, settings.template_name, settings.filter_name)
+        return settings.model_copy(update={"template_snapshot": snapshot})
 
     def batch_size(self, settings: JobSettings, pages: int) -> int:
         assert isinstance(settings, ExtractFormSettings)
@@ -86,7 +123,9 @@ class ExtractForm(JobType):
                     "and no XFA data to return."
                 )
             fields = form["fields"] if form.get("fields") else []
-            if not fields and not form.get("xfa"):
+            if settings.engine == "bedrock" and settings.template_snapshot is not None:
+                fields = _bedrock_fields(document["pages"], settings.template_snapshot, settings.filter_name)
+            elif not fields and not form.get("xfa"):
                 if settings.engine == "textract":
                     fields = [field for page in document["pages"] for field in page.get("fields", [])]
                 else:
@@ -121,3 +160,28 @@ class ExtractForm(JobType):
             OutputFile("result.json", "application/json", json.dumps(result, ensure_ascii=False).encode()),
             OutputFile("result.csv", "text/csv; charset=utf-8", "\n".join(csv_parts).encode()),
         ]
+
+
+def _bedrock_fields(
+    pages: list[dict[str, Any]], template: dict[str, Any], filter_name: str | None
+) -> list[dict[str, Any]]:
+    """The template's fields as the LLM engine reads them, in the form result's field shape."""
+    from pdfjobs.engines import bedrock
+
+    wanted = template.get("filters", {}).get(filter_name) if filter_name else None
+    fields = [field for field in template["fields"] if wanted is None or field["name"] in wanted]
+    found = bedrock.extract_fields(pages, fields)
+    return [
+        {
+            "type": "field",
+            "name": name,
+            "label": name,
+            "fieldType": "text",
+            "section": "",
+            "options": [],
+            "required": False,
+            "readOnly": False,
+            **found[name],
+        }
+        for name in (field["name"] for field in fields)
+    ]

@@ -87,14 +87,7 @@ class _FieldJobType(JobType):
         name = settings.template_name or self.default_template(settings)
         if name is None:
             return settings
-        template = TemplateService().resolve(principal, name)
-        if settings.filter_name is not None and settings.filter_name not in template.filters:
-            raise errors.ValidationFailed(
-                f"Template {name!r} has no filter {settings.filter_name!r}; it has: "
-                f"{', '.join(sorted(template.filters)) or 'none'}.",
-                details={"field": "settings.filterName"},
-            )
-        snapshot = {"name": name, **template.model_dump(by_alias=True, exclude_none=True)}
+        snapshot = TemplateService().snapshot(principal, name, settings.filter_name)
         return settings.model_copy(update={"template_snapshot": snapshot})
 
     def default_template(self, settings: _FieldSettings) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pdfjobs import clock
-from pdfjobs.errors import NotFound, TemplateConflict, TemplateExists, validation_failed
+from pdfjobs.errors import NotFound, TemplateConflict, TemplateExists, ValidationFailed, validation_failed
 from pdfjobs.records import Principal, Scope, TemplateRecord
 from pdfjobs.repositories.templates import TemplateRepository
 from pdfjobs.services.auth import require
@@ -77,6 +77,17 @@ class TemplateService:
         if record is None:
             raise NotFound(f"No template named {name!r}.", details={"field": "settings.templateName"})
         return TemplateBody.model_validate(record.body)
+
+    def snapshot(self, principal: Principal, name: str, filter_name: str | None) -> dict[str, Any]:
+        """A job's copy of the template it names (later edits do not change the job); checks the filter."""
+        template = self.resolve(principal, name)
+        if filter_name is not None and filter_name not in template.filters:
+            raise ValidationFailed(
+                f"Template {name!r} has no filter {filter_name!r}; "
+                f"it has: {', '.join(sorted(template.filters)) or 'none'}.",
+                details={"field": "settings.filterName"},
+            )
+        return {"name": name, **template.model_dump(by_alias=True, exclude_none=True)}
 
     def _existing(self, principal: Principal, name: str) -> TemplateRecord:
         record = self.templates.get(principal.tenant_id, name)
