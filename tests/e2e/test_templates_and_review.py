@@ -132,6 +132,10 @@ def test_review_gate_holds_approves_with_corrections_and_rejects(tenant_a: Api) 
     assert held["reviewRequiredAt"] and held["resultAvailable"] is False
     blocked = tenant_a.get(f"/jobs/{held['id']}/result")
     assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "review.required"
+    if tenant_a.stack.aws_endpoint:  # behind the API: the hold wrote its event to the outbox with it
+        events = [event for event in _outbox(tenant_a) if event["data"]["jobId"] == held["id"]]
+        assert [event["type"] for event in events] == ["job.review_required"]
+        assert events[0]["data"]["flaggedFields"] == held["review"]["flaggedFields"]
 
     unknown = tenant_a.post(f"/jobs/{held['id']}/review", json={"decision": "approve", "corrections": {"nope": 1}})
     assert unknown.status_code == 400
@@ -194,3 +198,24 @@ def test_a_template_that_matches_nothing_gives_nulls_and_review_when_required(te
         tenant_a.submit("extract_document", [file["id"]], {"templateName": "nothing-matches", "documentReview": 50}),
     )
     assert held["status"] == "review_required" and held["review"]["flaggedFields"] == ["policyNumber"]
+
+
+def _outbox(api: Api) -> list[dict]:
+    import boto3
+    from boto3.dynamodb.conditions import Key
+
+    dynamodb = boto3.resource(
+        "dynamodb",
+        endpoint_url=api.stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = next(table.name for table in dynamodb.tables.all() if "jobs" in table.name.lower())
+    tenant = api.get("/jobs", params={"limit": 1}).json()["items"][0]["id"]  # any job of this tenant
+    table = dynamodb.Table(name)
+    owner = table.scan(FilterExpression=Key("SK").eq(f"JOB#{tenant}"))["Items"][0]["PK"]
+    return [
+        dict(item)
+        for item in table.query(KeyConditionExpression=Key("PK").eq(owner) & Key("SK").begins_with("EVENT#"))["Items"]
+    ]

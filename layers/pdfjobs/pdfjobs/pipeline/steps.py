@@ -223,6 +223,11 @@ class Pipeline:
                     review=review.model_dump(),
                     expires_at=clock.iso(now + timedelta(hours=get_settings().retention_hours)),
                     settings=without_secrets(job.settings),
+                    event=job_event(
+                        "job.review_required",
+                        job,
+                        {"reviewThreshold": round(review.threshold * 100), "flaggedFields": review.flagged_fields},
+                    ),
                 )
                 logger.info("job held for review", extra={"job_id": job_id, "flagged": review.flagged_fields})
                 return {"jobId": job_id, "status": str(held.status)}
@@ -328,6 +333,23 @@ def error_info_from_states_error(error: dict[str, Any]) -> ErrorInfo:
     except (TypeError, ValueError):
         pass
     return ErrorInfo(code=known.code, message=message)
+
+
+def job_event(event_type: str, job: JobRecord, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A webhook event body (Standard Webhooks: id, type, createdAt, data): ids and links, never results."""
+    from pdfjobs import ids
+
+    return {
+        "id": ids.new_id("evt"),
+        "type": event_type,
+        "createdAt": clock.iso(clock.now()),
+        "data": {
+            "jobId": job.id,
+            "jobType": job.job_type,
+            "statusUrl": f"/v1/jobs/{job.id}",
+            **(extra or {}),
+        },
+    }
 
 
 def _job_type_of(job: JobRecord) -> tuple[JobType, Any]:

@@ -35,6 +35,10 @@ def decode_cursor(cursor: str) -> str:
     return job_id
 
 
+# Outbox events outlive their delivery schedule (hours) by a week, then DynamoDB's TTL removes them.
+_EVENT_TTL_SECONDS = 8 * 24 * 3600
+
+
 def storable(value: Any) -> Any:
     """`value` with every float as a Decimal: DynamoDB's SDK refuses floats (settings and review
     thresholds hold some)."""
@@ -84,9 +88,15 @@ class JobRepository(TableRepository):
         job_id: str,
         from_statuses: Iterable[JobStatus],
         to_status: JobStatus,
+        *,
+        event: dict[str, Any] | None = None,
         **fields: Any,
     ) -> JobRecord:
-        """Moves the job to `to_status` only if it is in one of `from_statuses`; returns the new record."""
+        """Moves the job to `to_status` only if it is in one of `from_statuses`; returns the new record.
+
+        With `event` (`{"id", "type", "createdAt", "data"}`), the event is written to the tenant's
+        outbox in the same transaction: the status change and its event cannot part.
+        """
         allowed = list(from_statuses)
         now = clock.iso(clock.now())
         values: dict[str, Any] = {
@@ -100,6 +110,8 @@ class JobRepository(TableRepository):
         values.update(field_values)
         sets = ["#status = :to", "updated_at = :now", "GSI2PK = :gsi2", *field_sets]
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        if event is not None:
+            return self._transition_with_event(tenant_id, job_id, to_status, sets, condition, names, values, event)
         try:
             response = self._table.update_item(
                 Key=self._key(tenant_id, job_id),
@@ -117,6 +129,57 @@ class JobRepository(TableRepository):
                 raise JobStateConflict(f"The job is {old}; it cannot become {to_status}.") from error
             raise
         return JobRecord.model_validate(response["Attributes"])
+
+    def _transition_with_event(
+        self,
+        tenant_id: str,
+        job_id: str,
+        to_status: JobStatus,
+        sets: list[str],
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        event: dict[str, Any],
+    ) -> JobRecord:
+        outbox_item = {
+            **storable(event),
+            "PK": tenant_pk(tenant_id),
+            "SK": f"EVENT#{event['id']}",
+            "tenant_id": tenant_id,
+            "status": "pending",
+            "ttl": int(clock.now().timestamp()) + _EVENT_TTL_SECONDS,
+        }
+        try:
+            self._transact(
+                {
+                    "Update": {
+                        "Key": self._key(tenant_id, job_id),
+                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+                {"Put": {"Item": outbox_item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                raise JobStateConflict(f"The job changed; it cannot become {to_status}.") from error
+            raise
+        job = self.get(tenant_id, job_id, consistent=True)
+        if job is None:
+            raise JobStateConflict("The job is missing.")
+        return job
+
+    def pending_events(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's outbox, oldest first (the webhooks dispatcher reads it)."""
+        from boto3.dynamodb.conditions import Key
+
+        response = self._table.query(
+            KeyConditionExpression=Key("PK").eq(tenant_pk(tenant_id)) & Key("SK").begins_with("EVENT#"),
+            ConsistentRead=True,
+        )
+        return [dict(item) for item in response.get("Items", [])]
 
     def update_fields(self, tenant_id: str, job_id: str, while_status: JobStatus, **fields: Any) -> None:
         """Sets fields only while the job is still in `while_status` (a cancelled job is left alone)."""
