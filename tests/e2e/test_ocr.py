@@ -233,6 +233,9 @@ def test_engines_listing_and_textract_unavailable_locally(tenant_a: Api) -> None
     textract = engines["textract"]
     assert textract["available"] is False and textract["reason"]
     assert engines["weasyprint"]["available"] is True
+    # The LLM engine is listed, and off until a Bedrock model is configured.
+    assert engines["bedrock"]["available"] is False and "PDFJOBS_BEDROCK_MODEL_ID" in engines["bedrock"]["reason"]
+    assert "extract_invoice" in engines["bedrock"]["jobTypes"] and engines["local"]["available"] is True
 
     file = tenant_a.upload(corpus_file("scans/francais.pdf"))
     refused = tenant_a.post(
