@@ -121,6 +121,14 @@ HtmlResourceRefused = _error(
 )
 UrlFetchFailed = _error("UrlFetchFailed", "url.fetch_failed", 422, "The URL could not be fetched.")
 
+# Redaction
+RedactionVerificationFailed = _error(
+    "RedactionVerificationFailed",
+    "redaction.verification_failed",
+    422,
+    "A redacted string could still be found in the output; the document was not released.",
+)
+
 # Structured extraction
 TemplateExists = _error("TemplateExists", "template.exists", 409, "A template with this name exists.")
 TemplateConflict = _error(

@@ -16,7 +16,7 @@ from pdfjobs.pdf.page_ranges import validate_page_ranges
 from pdfjobs.settings import get_settings
 
 if TYPE_CHECKING:
-    from pdfjobs.records import FileRecord, Principal
+    from pdfjobs.records import FileRecord, Principal, QualityCheck
 
 
 class JobSettings(BaseModel):
@@ -113,6 +113,10 @@ class JobType(ABC):
     def batch_size(self, settings: JobSettings, pages: int) -> int:
         """How many pages one ProcessBatch invocation takes."""
         return get_settings().page_batch_size
+
+    def quality_checks(self, result: dict[str, Any]) -> list[QualityCheck]:
+        """Checks of the job's own beside the generic output proofs (from its result.json)."""
+        return []
 
     def review_needed(self, result: dict[str, Any], settings: JobSettings) -> tuple[float, list[str]] | None:
         """(threshold 0..1, required fields below it) when the settings ask for review; else None."""

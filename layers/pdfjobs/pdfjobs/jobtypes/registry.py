@@ -14,6 +14,7 @@ def job_types() -> dict[str, JobType]:
     from pdfjobs.jobtypes.html_to_pdf import HtmlToPdf
     from pdfjobs.jobtypes.invoices import ExtractDocument, ExtractInvoice
     from pdfjobs.jobtypes.ocr import OcrPdf, SearchablePdf
+    from pdfjobs.jobtypes.redaction import RedactPdf
     from pdfjobs.jobtypes.tables import ExtractTable
 
     return {
@@ -27,6 +28,7 @@ def job_types() -> dict[str, JobType]:
             ExtractForm(),
             ExtractInvoice(),
             ExtractDocument(),
+            RedactPdf(),
         )
     }
 

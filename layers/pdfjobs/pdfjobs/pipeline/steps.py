@@ -187,6 +187,7 @@ class Pipeline:
             checks: list[QualityCheck] = []
             for output in outputs:
                 checks.extend(verify_output(output, self.store))
+            checks.extend(self._job_type_checks(tenant_id, job_id, outputs))
             failed = [check for check in checks if not check.passed]
             if failed:
                 self.jobs.update_fields(
@@ -245,6 +246,14 @@ class Pipeline:
             )
             _count_outcome(done)
         return {"jobId": job_id, "status": str(done.status)}
+
+    def _job_type_checks(self, tenant_id: str, job_id: str, outputs: list[OutputRecord]) -> list[QualityCheck]:
+        job = self._running_job(tenant_id, job_id)
+        job_type, _ = _job_type_of(job)
+        result = next((output for output in outputs if output.name == "result.json"), None)
+        if result is None:
+            return []
+        return job_type.quality_checks(json.loads(self.store.read_bytes(result.key)))
 
     def _review_needed(self, job: JobRecord, outputs: list[OutputRecord]) -> ReviewState | None:
         job_type, settings = _job_type_of(job)
