@@ -22,20 +22,9 @@ EngineTimeout, as in `pdfjobs.engines.textract`.
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-from botocore.exceptions import (
-    ClientError,
-    CredentialRetrievalError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from pdfjobs.engines.invoices import (
     FIELD_NAMES,
@@ -48,9 +37,9 @@ from pdfjobs.engines.invoices import (
     parse_date,
     parse_number,
 )
-from pdfjobs.engines.textract import MAX_IMAGE_SIDE_PIXELS, SYNC_MAX_BYTES
-from pdfjobs.errors import EngineTimeout, TextractFailed
-from pdfjobs.filetypes import JPEG, PNG, sniff
+from pdfjobs.engines.textract import call, check_sync_image, job_results
+from pdfjobs.errors import TextractFailed
+from pdfjobs.filetypes import JPEG, PNG
 
 SOURCE = "textract"
 _SYNC_TYPES = {PNG: "PNG", JPEG: "JPEG"}
@@ -93,27 +82,6 @@ _KINDS = {
     "unitPrice": "amount",
     "amount": "amount",
 }
-
-# Textract's error codes, each with a message a client may read (never the AWS message itself,
-# which can name buckets, keys or roles). The same mapping as pdfjobs.engines.textract's.
-_THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException", "LimitExceededException"}
-_CLIENT_MESSAGES = {
-    "InvalidParameterException": "Amazon Textract refused the request's parameters.",
-    "InvalidS3ObjectException": "Amazon Textract could not read the document from storage.",
-    "InvalidKMSKeyException": "Amazon Textract could not use the storage encryption key.",
-    "UnsupportedDocumentException": "Amazon Textract does not support this document's format.",
-    "BadDocumentException": "Amazon Textract could not read the document; it may be damaged.",
-    "DocumentTooLargeException": (
-        "The document is too large for Amazon Textract "
-        "(10 MB per synchronous request, 500 MB and 3000 pages per asynchronous job)."
-    ),
-    "AccessDeniedException": "This deployment is not allowed to call Amazon Textract.",
-    "InvalidJobIdException": "Amazon Textract no longer knows the expense analysis job.",
-    "IdempotentParameterMismatchException": "Amazon Textract refused a repeated job request.",
-    "InternalServerError": "Amazon Textract had an internal error; try again later.",
-}
-_THROTTLED_MESSAGE = "Amazon Textract is over its request rate for this account; try again later."
-_RETRYABLE = {*_THROTTLED, "InternalServerError"}
 
 
 # --- mapping ------------------------------------------------------------------------------------------
@@ -295,9 +263,9 @@ def _place(
 def analyze_expense(image: bytes, *, client: Any = None) -> dict[str, Any]:
     """AnalyzeExpense on one page image (PNG or JPEG): Textract's response, for `fields_from_expense`
     (its fields are on page 1). The image is checked against the synchronous limits first."""
-    _check_sync_image(image)
+    check_sync_image(image)
     textract = client if client is not None else _client()
-    return _call(textract.analyze_expense, Document={"Bytes": image})
+    return call(textract.analyze_expense, job_kind="expense analysis", Document={"Bytes": image})
 
 
 def analyze_document(
@@ -317,104 +285,31 @@ def analyze_document(
     Raises TextractFailed when the job fails, EngineTimeout when it is not done in `timeout_seconds`.
     """
     textract = client if client is not None else _client()
-    started = _call(
+    started = call(
         textract.start_expense_analysis,
+        job_kind="expense analysis",
         DocumentLocation={"S3Object": {"Bucket": bucket, "Name": key}},
     )
-    job_id = str(started["JobId"])
-    # Time waited is what the clock says, or what `sleep` was asked for when it does not really sleep.
-    began, slept = time.monotonic(), 0.0
-    while True:
-        remaining = timeout_seconds - max(time.monotonic() - began, slept)
-        if remaining <= 0:
-            raise EngineTimeout(
-                f"Amazon Textract did not finish the expense analysis within {timeout_seconds:g} s.",
-                details={"textractJobId": job_id},
-            )
-        # A job is never done at once: wait before each look (GetExpenseAnalysis has a low TPS quota).
-        sleep(min(poll_seconds, remaining))
-        slept += min(poll_seconds, remaining)
-        response = _call(textract.get_expense_analysis, JobId=job_id)
-        status = response.get("JobStatus")
-        if status != "IN_PROGRESS":
-            break
-    if status not in _DONE:
-        reason = str(response.get("StatusMessage") or "no reason given").strip().rstrip(".")
-        raise TextractFailed(
-            f"Amazon Textract could not analyse the document: {reason}.",
-            details={"textractJobId": job_id, "textractStatus": status},
-        )
+    responses = job_results(
+        textract.get_expense_analysis,
+        str(started["JobId"]),
+        job_kind="expense analysis",
+        waiting_for="the expense analysis",
+        failed_to="analyse",
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        sleep=sleep,
+    )
     merged: dict[str, Any] = {
-        "JobStatus": status,
-        "DocumentMetadata": response.get("DocumentMetadata") or {},
-        "ExpenseDocuments": list(response.get("ExpenseDocuments") or []),
-        "Warnings": list(response.get("Warnings") or []),
+        "JobStatus": responses[0].get("JobStatus"),
+        "DocumentMetadata": responses[0].get("DocumentMetadata") or {},
+        "ExpenseDocuments": [doc for response in responses for doc in response.get("ExpenseDocuments") or []],
+        "Warnings": [warning for response in responses for warning in response.get("Warnings") or []],
     }
-    while response.get("NextToken"):
-        response = _call(textract.get_expense_analysis, JobId=job_id, NextToken=response["NextToken"])
-        merged["ExpenseDocuments"].extend(response.get("ExpenseDocuments") or [])
-        merged["Warnings"].extend(response.get("Warnings") or [])
     return merged
-
-
-def _check_sync_image(image: bytes) -> None:
-    if not image:
-        raise TextractFailed("The page image is empty.")
-    if len(image) > SYNC_MAX_BYTES:
-        raise TextractFailed(
-            f"The page image is {len(image)} bytes; Amazon Textract takes at most {SYNC_MAX_BYTES} "
-            "bytes in one synchronous request.",
-            details={"bytes": len(image), "limit": SYNC_MAX_BYTES},
-        )
-    kind = sniff(image[:1024])
-    if kind not in _SYNC_TYPES:
-        raise TextractFailed("The page image is neither PNG nor JPEG, which Amazon Textract needs here.")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(image), formats=[_SYNC_TYPES[kind]]) as opened:  # reads the header only
-                width, height = opened.size
-    except Image.DecompressionBombError as error:
-        raise TextractFailed(
-            f"The page image declares far more pixels than Amazon Textract takes "
-            f"({MAX_IMAGE_SIDE_PIXELS} on a side at most).",
-            details={"limit": MAX_IMAGE_SIDE_PIXELS},
-        ) from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise TextractFailed(f"The page image could not be read: {error}.") from error
-    if max(width, height) > MAX_IMAGE_SIDE_PIXELS:
-        raise TextractFailed(
-            f"The page image is {width} x {height} pixels; Amazon Textract takes at most "
-            f"{MAX_IMAGE_SIDE_PIXELS} pixels on a side.",
-            details={"width": width, "height": height, "limit": MAX_IMAGE_SIDE_PIXELS},
-        )
 
 
 def _client() -> Any:
     from pdfjobs import aws_clients
 
     return aws_clients.client("textract")
-
-
-def _call(operation: Callable[..., dict[str, Any]], **parameters: Any) -> dict[str, Any]:
-    """One Textract call, its failures as TextractFailed with a message a client may read."""
-    try:
-        return operation(**parameters)
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code") or "Unknown")
-        message = (
-            _THROTTLED_MESSAGE if code in _THROTTLED else _CLIENT_MESSAGES.get(code, TextractFailed.default_message)
-        )
-        raise TextractFailed(message, details={"textractError": code, "retryable": code in _RETRYABLE}) from error
-    except (HTTPClientError, BotocoreConnectionError) as error:
-        raise TextractFailed(
-            "Amazon Textract could not be reached.",
-            details={"textractError": type(error).__name__, "retryable": True},
-        ) from error
-    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as error:
-        raise TextractFailed(
-            "This deployment has no usable AWS credentials for Amazon Textract.",
-            details={"textractError": type(error).__name__, "retryable": False},
-        ) from error

@@ -54,7 +54,6 @@ _CLIENT_MESSAGES = {
         "(10 MB per synchronous request, 500 MB and 3000 pages per asynchronous job)."
     ),
     "AccessDeniedException": "This deployment is not allowed to call Amazon Textract.",
-    "InvalidJobIdException": "Amazon Textract no longer knows the text detection job.",
     "IdempotentParameterMismatchException": "Amazon Textract refused a repeated job request.",
     "InternalServerError": "Amazon Textract had an internal error; try again later.",
 }
@@ -121,9 +120,9 @@ def detect_page(image: bytes, width: float, height: float, *, page: int = 1, cli
     The image is checked against Textract's synchronous limits first, so a request that could only
     fail is never sent.
     """
-    _check_sync_image(image)
+    check_sync_image(image)
     textract = client if client is not None else _client()
-    response = _call(textract.detect_document_text, Document={"Bytes": image})
+    response = call(textract.detect_document_text, Document={"Bytes": image})
     pages = pages_from_blocks(response.get("Blocks", []), {1: (width, height)})
     if not pages:
         raise TextractFailed("Amazon Textract returned no page for the image.")
@@ -152,41 +151,25 @@ def detect_document(
             details={"pages": len(page_sizes), "limit": ASYNC_MAX_PAGES},
         )
     textract = client if client is not None else _client()
-    started = _call(
+    started = call(
         textract.start_document_text_detection,
         DocumentLocation={"S3Object": {"Bucket": bucket, "Name": key}},
     )
     job_id = str(started["JobId"])
-    # Time waited is what the clock says, or what `sleep` was asked for when it does not really sleep.
-    began, slept = time.monotonic(), 0.0
-    while True:
-        remaining = timeout_seconds - max(time.monotonic() - began, slept)
-        if remaining <= 0:
-            raise EngineTimeout(
-                f"Amazon Textract did not finish the document within {timeout_seconds:g} s.",
-                details={"textractJobId": job_id},
-            )
-        # A job is never done at once: wait before each look (GetDocumentTextDetection has a low TPS quota).
-        sleep(min(poll_seconds, remaining))
-        slept += min(poll_seconds, remaining)
-        response = _call(textract.get_document_text_detection, JobId=job_id)
-        status = response.get("JobStatus")
-        if status != "IN_PROGRESS":
-            break
-    if status not in _DONE:
-        reason = str(response.get("StatusMessage") or "no reason given").strip().rstrip(".")
-        raise TextractFailed(
-            f"Amazon Textract could not process the document: {reason}.",
-            details={"textractJobId": job_id, "textractStatus": status},
-        )
-    blocks = list(response.get("Blocks", []))
-    while response.get("NextToken"):
-        response = _call(textract.get_document_text_detection, JobId=job_id, NextToken=response["NextToken"])
-        blocks.extend(response.get("Blocks", []))
+    responses = job_results(
+        textract.get_document_text_detection,
+        job_id,
+        job_kind="text detection",
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        sleep=sleep,
+    )
+    blocks = [block for response in responses for block in response.get("Blocks", [])]
     return pages_from_blocks(blocks, page_sizes)
 
 
-def _check_sync_image(image: bytes) -> None:
+def check_sync_image(image: bytes) -> None:
+    """Refuses, before any call, an image Textract's synchronous operations could only reject."""
     if not image:
         raise TextractFailed("The page image is empty.")
     if len(image) > SYNC_MAX_BYTES:
@@ -228,15 +211,21 @@ def _client() -> Any:
     return aws_clients.client("textract")
 
 
-def _call(operation: Callable[..., dict[str, Any]], **parameters: Any) -> dict[str, Any]:
-    """One Textract call, its failures as TextractFailed with a message a client may read."""
+def call(
+    operation: Callable[..., dict[str, Any]], *, job_kind: str = "text detection", **parameters: Any
+) -> dict[str, Any]:
+    """One Textract call, its failures as TextractFailed with a message a client may read
+    (`job_kind` names the asynchronous job an unknown job id belongs to)."""
     try:
         return operation(**parameters)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code") or "Unknown")
-        message = (
-            _THROTTLED_MESSAGE if code in _THROTTLED else _CLIENT_MESSAGES.get(code, TextractFailed.default_message)
-        )
+        if code == "InvalidJobIdException":
+            message = f"Amazon Textract no longer knows the {job_kind} job."
+        elif code in _THROTTLED:
+            message = _THROTTLED_MESSAGE
+        else:
+            message = _CLIENT_MESSAGES.get(code, TextractFailed.default_message)
         raise TextractFailed(message, details={"textractError": code, "retryable": code in _RETRYABLE}) from error
     except (HTTPClientError, BotocoreConnectionError) as error:
         raise TextractFailed(
@@ -249,6 +238,48 @@ def _call(operation: Callable[..., dict[str, Any]], **parameters: Any) -> dict[s
             details={"textractError": type(error).__name__, "retryable": False},
         ) from error
     # Anything else botocore raises (a parameter it refuses, no region) is this module's bug.
+
+
+def job_results(
+    get_results: Callable[..., dict[str, Any]],
+    job_id: str,
+    *,
+    job_kind: str,
+    waiting_for: str = "the document",
+    failed_to: str = "process",
+    poll_seconds: float,
+    timeout_seconds: float,
+    sleep: Callable[[float], None],
+) -> list[dict[str, Any]]:
+    """Every page of an asynchronous job's results (its first response, then each NextToken page),
+    once the job is done; TextractFailed when it failed, EngineTimeout when it is not done in time."""
+    # Time waited is what the clock says, or what `sleep` was asked for when it does not really sleep.
+    began, slept = time.monotonic(), 0.0
+    while True:
+        remaining = timeout_seconds - max(time.monotonic() - began, slept)
+        if remaining <= 0:
+            raise EngineTimeout(
+                f"Amazon Textract did not finish {waiting_for} within {timeout_seconds:g} s.",
+                details={"textractJobId": job_id},
+            )
+        # A job is never done at once: wait before each look (the Get operations have a low TPS quota).
+        sleep(min(poll_seconds, remaining))
+        slept += min(poll_seconds, remaining)
+        response = call(get_results, job_kind=job_kind, JobId=job_id)
+        status = response.get("JobStatus")
+        if status != "IN_PROGRESS":
+            break
+    if status not in _DONE:
+        reason = str(response.get("StatusMessage") or "no reason given").strip().rstrip(".")
+        raise TextractFailed(
+            f"Amazon Textract could not {failed_to} the document: {reason}.",
+            details={"textractJobId": job_id, "textractStatus": status},
+        )
+    responses = [response]
+    while response.get("NextToken"):
+        response = call(get_results, job_kind=job_kind, JobId=job_id, NextToken=response["NextToken"])
+        responses.append(response)
+    return responses
 
 
 def _children(

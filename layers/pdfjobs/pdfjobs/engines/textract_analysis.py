@@ -24,25 +24,14 @@ failures are TextractFailed with a message a client may read, or EngineTimeout, 
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import (
-    ClientError,
-    CredentialRetrievalError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-
 from pdfjobs.engines import textract
-from pdfjobs.engines.textract import ASYNC_MAX_PAGES, MAX_IMAGE_SIDE_PIXELS, SYNC_MAX_BYTES
-from pdfjobs.errors import EngineTimeout, TextractFailed
-from pdfjobs.filetypes import JPEG, PNG, sniff
+from pdfjobs.engines.textract import ASYNC_MAX_PAGES, call, check_sync_image, job_results
+from pdfjobs.errors import TextractFailed
+from pdfjobs.filetypes import JPEG, PNG
 
 SOURCE = "textract"
 FEATURES = ("TABLES", "FORMS")  # the analyses this module maps
@@ -51,26 +40,6 @@ _SYNC_TYPES = {PNG: "PNG", JPEG: "JPEG"}
 _DONE = ("SUCCEEDED", "PARTIAL_SUCCESS")
 _CHECKED, _UNCHECKED = "[x]", "[ ]"  # a selection element in a cell's text
 
-# Textract's error codes, each with a message a client may read (never the AWS message itself,
-# which can name buckets, keys or roles).
-_THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException", "LimitExceededException"}
-_CLIENT_MESSAGES = {
-    "InvalidParameterException": "Amazon Textract refused the request's parameters.",
-    "InvalidS3ObjectException": "Amazon Textract could not read the document from storage.",
-    "InvalidKMSKeyException": "Amazon Textract could not use the storage encryption key.",
-    "UnsupportedDocumentException": "Amazon Textract does not support this document's format.",
-    "BadDocumentException": "Amazon Textract could not read the document; it may be damaged.",
-    "DocumentTooLargeException": (
-        "The document is too large for Amazon Textract "
-        "(10 MB per synchronous request, 500 MB and 3000 pages per asynchronous job)."
-    ),
-    "AccessDeniedException": "This deployment is not allowed to call Amazon Textract.",
-    "InvalidJobIdException": "Amazon Textract no longer knows the document analysis job.",
-    "IdempotentParameterMismatchException": "Amazon Textract refused a repeated job request.",
-    "InternalServerError": "Amazon Textract had an internal error; try again later.",
-}
-_THROTTLED_MESSAGE = "Amazon Textract is over its request rate for this account; try again later."
-_RETRYABLE = {*_THROTTLED, "InternalServerError"}
 
 PageResult = dict[str, list[dict[str, Any]]]
 
@@ -141,9 +110,11 @@ def analyze_page(
     fail is never sent.
     """
     feature_types = _feature_types(features)
-    _check_sync_image(image)
+    check_sync_image(image)
     client = client if client is not None else _client()
-    response = _call(client.analyze_document, Document={"Bytes": image}, FeatureTypes=feature_types)
+    response = call(
+        client.analyze_document, job_kind="document analysis", Document={"Bytes": image}, FeatureTypes=feature_types
+    )
     pages = tables_and_fields_from_blocks(response.get("Blocks", []), {1: (width, height)})
     if 1 not in pages:
         raise TextractFailed("Amazon Textract returned no page for the image.")
@@ -178,38 +149,21 @@ def analyze_document(
             details={"pages": len(page_sizes), "limit": ASYNC_MAX_PAGES},
         )
     client = client if client is not None else _client()
-    started = _call(
+    started = call(
         client.start_document_analysis,
+        job_kind="document analysis",
         DocumentLocation={"S3Object": {"Bucket": bucket, "Name": key}},
         FeatureTypes=feature_types,
     )
-    job_id = str(started["JobId"])
-    # Time waited is what the clock says, or what `sleep` was asked for when it does not really sleep.
-    began, slept = time.monotonic(), 0.0
-    while True:
-        remaining = timeout_seconds - max(time.monotonic() - began, slept)
-        if remaining <= 0:
-            raise EngineTimeout(
-                f"Amazon Textract did not finish the document within {timeout_seconds:g} s.",
-                details={"textractJobId": job_id},
-            )
-        # A job is never done at once: wait before each look (GetDocumentAnalysis has a low TPS quota).
-        sleep(min(poll_seconds, remaining))
-        slept += min(poll_seconds, remaining)
-        response = _call(client.get_document_analysis, JobId=job_id)
-        status = response.get("JobStatus")
-        if status != "IN_PROGRESS":
-            break
-    if status not in _DONE:
-        reason = str(response.get("StatusMessage") or "no reason given").strip().rstrip(".")
-        raise TextractFailed(
-            f"Amazon Textract could not process the document: {reason}.",
-            details={"textractJobId": job_id, "textractStatus": status},
-        )
-    blocks = list(response.get("Blocks", []))
-    while response.get("NextToken"):
-        response = _call(client.get_document_analysis, JobId=job_id, NextToken=response["NextToken"])
-        blocks.extend(response.get("Blocks", []))
+    responses = job_results(
+        client.get_document_analysis,
+        str(started["JobId"]),
+        job_kind="document analysis",
+        poll_seconds=poll_seconds,
+        timeout_seconds=timeout_seconds,
+        sleep=sleep,
+    )
+    blocks = [block for response in responses for block in response.get("Blocks", [])]
     return tables_and_fields_from_blocks(blocks, page_sizes)
 
 
@@ -428,66 +382,7 @@ def _feature_types(features: Sequence[str]) -> list[str]:
     return chosen
 
 
-def _check_sync_image(image: bytes) -> None:
-    if not image:
-        raise TextractFailed("The page image is empty.")
-    if len(image) > SYNC_MAX_BYTES:
-        raise TextractFailed(
-            f"The page image is {len(image)} bytes; Amazon Textract takes at most {SYNC_MAX_BYTES} "
-            "bytes in one synchronous request.",
-            details={"bytes": len(image), "limit": SYNC_MAX_BYTES},
-        )
-    kind = sniff(image[:1024])
-    if kind not in _SYNC_TYPES:
-        raise TextractFailed("The page image is neither PNG nor JPEG, which Amazon Textract needs here.")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow's decompression-bomb warning: the side limit below is the one that counts.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(image), formats=[_SYNC_TYPES[kind]]) as opened:  # reads the header only
-                width, height = opened.size
-    except Image.DecompressionBombError as error:
-        raise TextractFailed(
-            f"The page image declares far more pixels than Amazon Textract takes "
-            f"({MAX_IMAGE_SIDE_PIXELS} on a side at most).",
-            details={"limit": MAX_IMAGE_SIDE_PIXELS},
-        ) from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise TextractFailed(f"The page image could not be read: {error}.") from error
-    if max(width, height) > MAX_IMAGE_SIDE_PIXELS:
-        raise TextractFailed(
-            f"The page image is {width} x {height} pixels; Amazon Textract takes at most "
-            f"{MAX_IMAGE_SIDE_PIXELS} pixels on a side.",
-            details={"width": width, "height": height, "limit": MAX_IMAGE_SIDE_PIXELS},
-        )
-
-
 def _client() -> Any:
     from pdfjobs import aws_clients
 
     return aws_clients.client("textract")
-
-
-def _call(operation: Callable[..., dict[str, Any]], **parameters: Any) -> dict[str, Any]:
-    """One Textract call, its failures as TextractFailed with a message a client may read."""
-    try:
-        return operation(**parameters)
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code") or "Unknown")
-        message = (
-            _THROTTLED_MESSAGE if code in _THROTTLED else _CLIENT_MESSAGES.get(code, TextractFailed.default_message)
-        )
-        raise TextractFailed(message, details={"textractError": code, "retryable": code in _RETRYABLE}) from error
-    except (HTTPClientError, BotocoreConnectionError) as error:
-        raise TextractFailed(
-            "Amazon Textract could not be reached.",
-            details={"textractError": type(error).__name__, "retryable": True},
-        ) from error
-    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as error:
-        raise TextractFailed(
-            "This deployment has no usable AWS credentials for Amazon Textract.",
-            details={"textractError": type(error).__name__, "retryable": False},
-        ) from error
-    # Anything else botocore raises (a parameter it refuses, no region) is this module's bug.
