@@ -97,13 +97,13 @@ def pages_from_blocks(
             lines.append(
                 {
                     "text": str(text) if text is not None else " ".join(str(word.get("Text", "")) for word in words),
-                    "bbox": _bbox(line, width, height),
-                    "confidence": _confidence(line),
+                    "bbox": block_bbox(line, width, height),
+                    "confidence": block_confidence(line),
                     "words": [
                         {
                             "text": str(word.get("Text", "")),
-                            "bbox": _bbox(word, width, height),
-                            "confidence": _confidence(word),
+                            "bbox": block_bbox(word, width, height),
+                            "confidence": block_confidence(word),
                         }
                         for word in words
                     ],
@@ -297,7 +297,7 @@ def _children(
     return found
 
 
-def _bbox(block: Mapping[str, Any], width: float, height: float) -> list[float]:
+def block_bbox(block: Mapping[str, Any], width: float, height: float) -> list[float]:
     """The block's BoundingBox in points, clipped to the page."""
     box = (block.get("Geometry") or {}).get("BoundingBox") or {}
     left, top = float(box.get("Left", 0.0)), float(box.get("Top", 0.0))
@@ -310,5 +310,6 @@ def _bbox(block: Mapping[str, Any], width: float, height: float) -> list[float]:
     ]
 
 
-def _confidence(block: Mapping[str, Any]) -> float:
+def block_confidence(block: Mapping[str, Any]) -> float:
+    """Textract's confidence of a block, 0..100, rounded."""
     return round(min(max(float(block.get("Confidence", 0.0)), 0.0), 100.0), 2)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pdfjobs.engines import textract
-from pdfjobs.engines.textract import ASYNC_MAX_PAGES, call, check_sync_image, job_results
+from pdfjobs.engines.textract import ASYNC_MAX_PAGES, block_bbox, call, check_sync_image, job_results
 from pdfjobs.errors import TextractFailed
 from pdfjobs.filetypes import JPEG, PNG
 
@@ -82,7 +82,7 @@ def tables_and_fields_from_blocks(
             item = _field(block, by_id, number, width, height)
         if item is not None:
             # Tables by their own box, fields by their key's.
-            x0, y0, _, _ = item["bbox"] if kind == "TABLE" else _bbox(block, width, height)
+            x0, y0, _, _ = item["bbox"] if kind == "TABLE" else block_bbox(block, width, height)
             found.setdefault(number, []).append(((y0, x0), item))
     result: dict[int, PageResult] = {}
     for number in sorted(numbers):
@@ -203,14 +203,18 @@ def _table(
         joined = sorted(_related(cell, by_id, "CHILD", "CELL"), key=_sort_key)
         parts = [texts[str(child["Id"])] if str(child["Id"]) in texts else _cell_text(child, by_id) for child in joined]
         text = " ".join(part for part in parts if part)
-        box = _bbox(cell, width, height) if _has_box(cell) else _hull([_bbox(child, width, height) for child in joined])
+        box = (
+            block_bbox(cell, width, height)
+            if _has_box(cell)
+            else _hull([block_bbox(child, width, height) for child in joined])
+        )
         place(cell, text, box)
     for cell in sorted(cells, key=_sort_key):
-        place(cell, texts[str(cell["Id"])], _bbox(cell, width, height))
+        place(cell, texts[str(cell["Id"])], block_bbox(cell, width, height))
 
     missing = [(row, column) for row in range(rows) for column in range(columns) if (row, column) not in covered]
     if missing:
-        table_box = _bbox(block, width, height)
+        table_box = block_bbox(block, width, height)
         lefts: dict[int, float] = {}
         rights: dict[int, float] = {}
         tops: dict[int, float] = {}
@@ -219,7 +223,7 @@ def _table(
             position = _position(cell)
             assert position is not None
             row, column, row_span, column_span = position
-            x0, y0, x1, y1 = _bbox(cell, width, height)
+            x0, y0, x1, y1 = block_bbox(cell, width, height)
             if column_span == 1:
                 lefts[column], rights[column] = min(lefts.get(column, x0), x0), max(rights.get(column, x1), x1)
             if row_span == 1:
@@ -236,7 +240,7 @@ def _table(
     return {
         "type": "table",
         "page": page,
-        "bbox": _bbox(block, width, height),
+        "bbox": block_bbox(block, width, height),
         "rows": rows,
         "columns": columns,
         "method": SOURCE,
@@ -305,7 +309,7 @@ def _field(
         "value": content,
         "options": [],
         "page": page,
-        "bbox": _bbox(value, width, height),
+        "bbox": block_bbox(value, width, height),
         "section": "",
         "required": False,
         "readOnly": False,
@@ -338,19 +342,6 @@ def _word_text(word: Mapping[str, Any]) -> str:
 
 def _has_box(block: Mapping[str, Any]) -> bool:
     return bool((block.get("Geometry") or {}).get("BoundingBox"))
-
-
-def _bbox(block: Mapping[str, Any], width: float, height: float) -> list[float]:
-    """The block's BoundingBox in points, clipped to the page."""
-    box = (block.get("Geometry") or {}).get("BoundingBox") or {}
-    left, top = float(box.get("Left", 0.0)), float(box.get("Top", 0.0))
-    right, bottom = left + float(box.get("Width", 0.0)), top + float(box.get("Height", 0.0))
-    return [
-        round(min(max(left, 0.0), 1.0) * width, 2),
-        round(min(max(top, 0.0), 1.0) * height, 2),
-        round(min(max(right, 0.0), 1.0) * width, 2),
-        round(min(max(bottom, 0.0), 1.0) * height, 2),
-    ]
 
 
 def _hull(boxes: list[list[float]]) -> list[float]:
