@@ -228,3 +228,46 @@ def test_extract_form_takes_textract_fields_where_the_pdf_has_no_acroform(analys
     fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
     assert any(field["value"] == "Alice" and field["source"] == "textract" for field in fields)
     assert "Alice" in outputs["result.csv"].data.decode()
+
+
+def test_extract_invoice_with_textract_reads_the_stored_document(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pdfjobs.engines import textract as textract_engine
+    from pdfjobs.jobtypes.invoices import ExtractInvoice
+
+    monkeypatch.setenv("PDFJOBS_TEXTRACT_ENABLED", "true")
+    get_settings.cache_clear()
+    client = boto3.client("textract", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setattr("pdfjobs.engines.expense._client", lambda: client)
+    monkeypatch.setattr(textract_engine.time, "sleep", lambda _: None)  # the job polls; no real waiting here
+    expense_fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "expense"
+
+    def fixture(name: str) -> dict[str, Any]:
+        return dict(json.loads((expense_fixtures / name).read_text()))
+
+    first = fixture("coolblue1-get-expense-analysis-1.json")
+    job = {"JobId": fixture("coolblue1-start-expense-analysis.json")["JobId"]}
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "start_expense_analysis",
+            fixture("coolblue1-start-expense-analysis.json"),
+            {"DocumentLocation": {"S3Object": {"Bucket": BUCKET, "Name": KEY}}},
+        )
+        stubber.add_response("get_expense_analysis", first, job)
+        stubber.add_response(
+            "get_expense_analysis",
+            fixture("coolblue1-get-expense-analysis-2.json"),
+            {**job, "NextToken": first["NextToken"]},
+        )
+        job_type = ExtractInvoice()
+        settings = job_type.parse_settings({"engine": "textract"})
+        source = _source(tmp_path, "invoices/coolblue1.pdf")
+        pages = job_type.process_batch(source, [1], settings)
+        stubber.assert_no_pending_responses()
+    document = {"index": 0, "fileId": "file_1", "filename": "coolblue1.pdf", "pageCount": 1, "pages": pages}
+    outputs = {o.name: o for o in job_type.assemble([document], settings, _Inputs(source))}
+    fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
+    assert fields["invoiceNumber"]["value"] == "993548900" and fields["invoiceNumber"]["source"] == "textract"
+    assert fields["total"]["value"] == "717.97"
+    get_settings.cache_clear()

@@ -328,42 +328,18 @@ def _outputs(result: dict[str, Any]) -> list[OutputFile]:
 
 def _read_with_textract(source: InputDocument, pages: list[int], settings: _FieldSettings) -> list[dict[str, Any]]:
     """Page facts locally, fields from one AnalyzeExpense job (or per rendered page when encrypted)."""
-    import tempfile
-    from pathlib import Path
-
     from pdfjobs.engines import expense
-    from pdfjobs.isolation import run_isolated
-    from pdfjobs.ocr.pages import OcrOptions, plan_pages, render_page_image
+    from pdfjobs.jobtypes.textract_reading import page_images, planned_pages, reads_from_storage
 
-    config = get_settings()
-    options = OcrOptions(mode="force", password=settings.password, default_dpi=config.ocr_default_dpi)
-    planned = run_isolated(
-        plan_pages,
-        str(source.path),
-        pages,
-        options,
-        timeout=config.engine_timeout_seconds,
-        memory_mb=config.engine_memory_mb,
-    )
+    planned = planned_pages(source, pages, settings.password)
     sizes = {page["page"]: (page["width"], page["height"]) for page in planned}
-    if not settings.password or source.content_type != filetypes.PDF:
+    if reads_from_storage(source, settings.password):
         found = expense.fields_from_expense(expense.analyze_document(source.bucket, source.key), sizes)
     else:
         per_page = []
-        for number in pages:
-            with tempfile.TemporaryDirectory(prefix="pdfjobs-expense-") as workdir:
-                image = Path(workdir) / "page.png"
-                run_isolated(
-                    render_page_image,
-                    str(source.path),
-                    number,
-                    options,
-                    str(image),
-                    timeout=config.engine_timeout_seconds,
-                    memory_mb=config.engine_memory_mb,
-                )
-                # A one-page image is Textract's page 1: its citations are moved to this page.
-                mapped = expense.fields_from_expense(expense.analyze_expense(image.read_bytes()), {1: sizes[number]})
+        for number, image in page_images(source, pages, settings.password):
+            # A one-page image is Textract's page 1: its citations are moved to this page.
+            mapped = expense.fields_from_expense(expense.analyze_expense(image), {1: sizes[number]})
             for field in [*mapped["fields"].values(), *(f for item in mapped["lineItems"] for f in item.values())]:
                 if field.get("page"):
                     field["page"] = number

@@ -5,6 +5,7 @@ is encrypted (Textract cannot open it itself). Page sizes and rotations come fro
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +14,66 @@ from pdfjobs.jobtypes.base import InputDocument
 from pdfjobs.settings import get_settings
 
 
+def planned_pages(source: InputDocument, pages: list[int], password: str | None) -> list[dict[str, Any]]:
+    """Each page's displayed size and rotation (what Textract's ratios are scaled by)."""
+    from pdfjobs.isolation import run_isolated
+    from pdfjobs.ocr.pages import OcrOptions, plan_pages
+
+    config = get_settings()
+    return list(
+        run_isolated(
+            plan_pages,
+            str(source.path),
+            pages,
+            OcrOptions(mode="force", password=password),
+            timeout=config.engine_timeout_seconds,
+            memory_mb=config.engine_memory_mb,
+        )
+    )
+
+
+def page_images(source: InputDocument, pages: list[int], password: str | None) -> Iterator[tuple[int, bytes]]:
+    """Each page rendered as PNG, for Textract's synchronous calls (encrypted PDFs)."""
+    from pdfjobs.isolation import run_isolated
+    from pdfjobs.ocr.pages import OcrOptions, render_page_image
+
+    config = get_settings()
+    options = OcrOptions(mode="force", password=password, default_dpi=config.ocr_default_dpi)
+    for number in pages:
+        with tempfile.TemporaryDirectory(prefix="pdfjobs-textract-") as workdir:
+            image = Path(workdir) / "page.png"
+            run_isolated(
+                render_page_image,
+                str(source.path),
+                number,
+                options,
+                str(image),
+                timeout=config.engine_timeout_seconds,
+                memory_mb=config.engine_memory_mb,
+            )
+            yield number, image.read_bytes()
+
+
+def reads_from_storage(source: InputDocument, password: str | None) -> bool:
+    """Whether Textract can read the stored document itself (one asynchronous job) or needs page images."""
+    return not password or source.content_type != filetypes.PDF
+
+
 def analyzed_pages(
     source: InputDocument, pages: list[int], password: str | None, features: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """Per page: `{"page", "width", "height", "rotation", "source": "textract", "tables", "fields"}`."""
     from pdfjobs.engines import textract_analysis
-    from pdfjobs.isolation import run_isolated
-    from pdfjobs.ocr.pages import OcrOptions, plan_pages, render_page_image
 
-    config = get_settings()
-    options = OcrOptions(mode="force", password=password, default_dpi=config.ocr_default_dpi)
-    planned = run_isolated(
-        plan_pages,
-        str(source.path),
-        pages,
-        options,
-        timeout=config.engine_timeout_seconds,
-        memory_mb=config.engine_memory_mb,
-    )
+    planned = planned_pages(source, pages, password)
     sizes = {page["page"]: (page["width"], page["height"]) for page in planned}
-    if not password or source.content_type != filetypes.PDF:
+    if reads_from_storage(source, password):
         found = textract_analysis.analyze_document(source.bucket, source.key, sizes, features=features)
     else:
-        found = {}
-        for number in pages:
-            with tempfile.TemporaryDirectory(prefix="pdfjobs-analysis-") as workdir:
-                image = Path(workdir) / "page.png"
-                run_isolated(
-                    render_page_image,
-                    str(source.path),
-                    number,
-                    options,
-                    str(image),
-                    timeout=config.engine_timeout_seconds,
-                    memory_mb=config.engine_memory_mb,
-                )
-                width, height = sizes[number]
-                found[number] = textract_analysis.analyze_page(
-                    image.read_bytes(), width, height, page=number, features=features
-                )
+        found = {
+            number: textract_analysis.analyze_page(image, *sizes[number], page=number, features=features)
+            for number, image in page_images(source, pages, password)
+        }
     return [
         {
             "page": page["page"],
