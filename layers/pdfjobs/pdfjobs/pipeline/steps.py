@@ -253,7 +253,11 @@ class Pipeline:
         result = next((output for output in outputs if output.name == "result.json"), None)
         if result is None:
             return []
-        return job_type.quality_checks(json.loads(self.store.read_bytes(result.key)))
+        try:
+            data = json.loads(self.store.read_bytes(result.key))
+        except ValueError:
+            return []  # an unreadable result.json already fails its own proofs
+        return job_type.quality_checks(data)
 
     def _review_needed(self, job: JobRecord, outputs: list[OutputRecord]) -> ReviewState | None:
         job_type, settings = _job_type_of(job)
