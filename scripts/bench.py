@@ -75,12 +75,14 @@ def raw_pdfium(files: list[tuple[Path, int]]) -> float:
 
 
 def extract_stage(files: list[tuple[Path, int]]) -> float:
+    from pdfjobs.jobtypes.base import InputDocument
     from pdfjobs.jobtypes.extract_text import ExtractText, ExtractTextSettings
 
     job_type, settings = ExtractText(), ExtractTextSettings()
     started = time.perf_counter()
     for path, pages in files:
-        job_type.process_batch(path, list(range(1, pages + 1)), settings)
+        source = InputDocument(index=0, path=path, bucket="", key="", content_type="application/pdf")
+        job_type.process_batch(source, list(range(1, pages + 1)), settings)
     return time.perf_counter() - started
 
 
