@@ -348,9 +348,11 @@ def _inside_any(g: _Glyph, boxes: list[list[float]]) -> bool:
 # --- characters to words and lines --------------------------------------------------------------------------
 
 
-def _frame_lines(items: list[tuple[float, float, float, float, str, float]]) -> list[list[_Word]]:
-    """Group (u0, v0, u1, v1, text, size) items (u along the line, v across, growing down the
-    lines) into lines of words, lines in v order, words in u order."""
+def _line_groups(
+    items: list[tuple[float, float, float, float, str, float]],
+) -> list[list[tuple[float, float, float, float, str, float]]]:
+    """(u0, v0, u1, v1, text, size) items grouped into lines by their centres across the line (v),
+    in v order; sorts `items` in place."""
     items.sort(key=lambda it: it[1] + it[3])
     groups: list[list[tuple[float, float, float, float, str, float]]] = []
     centre = height = 0.0
@@ -363,6 +365,13 @@ def _frame_lines(items: list[tuple[float, float, float, float, str, float]]) -> 
         else:
             groups.append([it])
             centre, height = c, h
+    return groups
+
+
+def _frame_lines(items: list[tuple[float, float, float, float, str, float]]) -> list[list[_Word]]:
+    """Group (u0, v0, u1, v1, text, size) items (u along the line, v across, growing down the
+    lines) into lines of words, lines in v order, words in u order."""
+    groups = _line_groups(items)
     lines = []
     for group in groups:
         group.sort(key=lambda it: it[0])
@@ -454,18 +463,7 @@ def _word_lines(words: list[_Word], vertical: Sequence[_Rule] = ()) -> list[_Lin
     rule_xs = [v[0] for v in vertical]
     items = [(w.x0, w.top, w.x1, w.bottom, w.text, w.bottom - w.top) for w in words]
     # Words are whole: group into lines, keeping each word (no glyph-level joining).
-    items.sort(key=lambda it: it[1] + it[3])
-    groups: list[list[tuple[float, float, float, float, str, float]]] = []
-    centre = height = 0.0
-    for it in items:
-        c, h = (it[1] + it[3]) / 2, it[3] - it[1]
-        if groups and _same_line(c, h, centre, height):
-            groups[-1].append(it)
-            if h > height:  # the line's centre is its tallest character's: superscripts join, not move it
-                centre, height = c, h
-        else:
-            groups.append([it])
-            centre, height = c, h
+    groups = _line_groups(items)
     lines = []
     for group in groups:
         group.sort(key=lambda it: it[0])
