@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pdfjobs.jobtypes.forms import ExtractForm
 from pdfjobs.jobtypes.invoices import ExtractInvoice
 from pdfjobs.templates import built_in
 from tests.corpus import corpus_file
+from tests.unit.job_doubles import OneInput, file_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
 
@@ -35,18 +35,6 @@ def converse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
         stubber.add_response("converse", json.loads((FIXTURES / "aws-invoice-converse.json").read_text()))
         yield stubber
         stubber.assert_no_pending_responses()
-
-
-class _Inputs:
-    def __init__(self, source: InputDocument) -> None:
-        self.source = source
-
-    @contextmanager
-    def _opened(self) -> Iterator[InputDocument]:
-        yield self.source
-
-    def open(self, index: int) -> Any:
-        return self._opened()
 
 
 def _document(tmp_path: Path, job_type: Any, settings: Any) -> tuple[dict[str, Any], InputDocument]:
@@ -67,7 +55,7 @@ def test_extract_invoice_with_bedrock_cites_what_it_read(converse: Stubber, tmp_
     job_type = ExtractInvoice()
     settings = job_type.parse_settings({"engine": "bedrock"})
     document, source = _document(tmp_path, job_type, settings)
-    outputs = {o.name: o for o in job_type.assemble([document], settings, _Inputs(source))}
+    outputs = {o.name: o for o in job_type.assemble([document], settings, OneInput(source))}
     fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
     assert fields["invoiceNumber"]["value"] == "42183017" and fields["invoiceNumber"]["source"] == "bedrock"
     assert fields["total"]["value"] == "4.11" and fields["total"]["bbox"] is not None
@@ -79,29 +67,14 @@ def test_extract_form_with_bedrock_reads_a_templates_fields(converse: Stubber, t
     settings = job_type.parse_settings({"engine": "bedrock", "templateName": "invoice"})
     settings = settings.model_copy(update={"template_snapshot": _invoice_template()})
     document, source = _document(tmp_path, job_type, settings)
-    outputs = {o.name: o for o in job_type.assemble([document], settings, _Inputs(source))}
+    outputs = {o.name: o for o in job_type.assemble([document], settings, OneInput(source))}
     fields = {f["name"]: f for f in json.loads(outputs["result.json"].data)["documents"][0]["fields"]}
     assert fields["issueDate"]["value"] == "2014-08-03" and fields["issueDate"]["source"] == "bedrock"
     assert "42183017" in outputs["result.csv"].data.decode()
 
 
 def test_bedrock_forms_need_a_template_and_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import UTC, datetime
-
-    from pdfjobs.records import FileRecord
-
-    now = datetime.now(UTC)
-    file = FileRecord(
-        id="file_1",
-        tenant_id="t",
-        filename="f.pdf",
-        content_type=filetypes.PDF,
-        size_bytes=1,
-        sha256="0" * 64,
-        object_key="k",
-        created_at=now,
-        expires_at=now,
-    )
+    file = file_record()
     job_type = ExtractForm()
     monkeypatch.delenv("PDFJOBS_BEDROCK_MODEL_ID", raising=False)
     with pytest.raises(errors.EngineUnavailable):

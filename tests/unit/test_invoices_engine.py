@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import io
 import json
 import re
 import shutil
@@ -21,10 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from PIL import Image
 
 from pdfjobs import errors
 from pdfjobs.engines import expense, invoices
@@ -37,6 +34,7 @@ from pdfjobs.engines.invoices import (
     validate_pattern,
 )
 from tests.corpus import REPO_ROOT, corpus_file
+from tests.unit.textract_doubles import MustNotBeCalled, blank_png, stubbed_textract
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "expense"
 TESSERACT = shutil.which("tesseract") is not None
@@ -718,23 +716,8 @@ def _golden(stem: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "textract", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-class _MustNotBeCalled:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"Textract was called ({name}) for a request that could only fail")
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (850, 1100), 255).save(buffer, format="PNG")
-    return buffer.getvalue()
+    with stubbed_textract() as pair:
+        yield pair
 
 
 def _summary(response: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -748,7 +731,7 @@ def _summary(response: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def test_analyze_expense_maps_the_synchronous_response(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
-    image = _png()
+    image = blank_png(850, 1100, "L")
     stubber.add_response(
         "analyze_expense", _fixture("azure-interior-analyze-expense.json"), {"Document": {"Bytes": image}}
     )
@@ -870,7 +853,7 @@ def test_textract_errors_become_textract_failed(stubbed: tuple[Any, Stubber], co
 @pytest.mark.parametrize(("image", "words"), [(b"", "empty"), (b"GIF89a" + b"\0" * 64, "neither PNG nor JPEG")])
 def test_images_textract_cannot_take_are_refused_before_calling(image: bytes, words: str) -> None:
     with pytest.raises(errors.TextractFailed) as refused:
-        expense.analyze_expense(image, client=_MustNotBeCalled())
+        expense.analyze_expense(image, client=MustNotBeCalled())
     assert words in refused.value.message
 
 

@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from pdfjobs import errors, filetypes
 from pdfjobs.engines import textract
 from pdfjobs.jobtypes.base import InputDocument
 from pdfjobs.jobtypes.ocr import OcrPdf, SearchablePdf
-from pdfjobs.records import FileRecord
 from pdfjobs.settings import get_settings
 from tests.corpus import corpus_file
+from tests.unit.job_doubles import OneInput, file_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "textract"
 BUCKET, KEY = "pdfjobs-files", "tenants/t/files/file_1"
@@ -51,18 +50,6 @@ def _source(tmp_path: Path, corpus_name: str) -> InputDocument:
     return InputDocument(index=0, path=path, bucket=BUCKET, key=KEY, content_type=filetypes.PDF)
 
 
-class _Inputs:
-    def __init__(self, source: InputDocument) -> None:
-        self.source = source
-
-    @contextmanager
-    def _opened(self) -> Iterator[InputDocument]:
-        yield self.source
-
-    def open(self, index: int) -> Any:
-        return self._opened()
-
-
 def test_a_multi_page_document_is_one_asynchronous_textract_job(textract_on: Stubber, tmp_path: Path) -> None:
     textract_on.add_response(
         "start_document_text_detection",
@@ -79,7 +66,7 @@ def test_a_multi_page_document_is_one_asynchronous_textract_job(textract_on: Stu
     )
     job_type = SearchablePdf()
     settings = job_type.parse_settings({"engine": "textract", "pages": "1-2"})
-    job_type.check_submission(settings, [_file()])
+    job_type.check_submission(settings, [file_record(KEY)])
     source = _source(tmp_path, "scans/cardinal.pdf")
     assert job_type.batch_size(settings, 2) == 2  # the whole document in one batch
 
@@ -92,7 +79,7 @@ def test_a_multi_page_document_is_one_asynchronous_textract_job(textract_on: Stu
     assert "LinnSequencer" in pages[0]["text"]
 
     document = {"index": 0, "fileId": "file_1", "filename": "cardinal.pdf", "pageCount": 4, "pages": pages}
-    outputs = {output.name: output for output in job_type.assemble([document], settings, _Inputs(source))}
+    outputs = {output.name: output for output in job_type.assemble([document], settings, OneInput(source))}
     pdf = tmp_path / "result.pdf"
     pdf.write_bytes(outputs["result.pdf"].data)
     found = subprocess.run(
@@ -127,7 +114,7 @@ def test_textract_refuses_languages_it_cannot_read(textract_on: Stubber) -> None
     job_type = OcrPdf()
     settings = job_type.parse_settings({"engine": "textract", "languages": ["eng", "jpn"]})
     with pytest.raises(errors.LanguageUnavailable, match="jpn"):
-        job_type.check_submission(settings, [_file()])
+        job_type.check_submission(settings, [file_record(KEY)])
 
 
 def test_textract_is_refused_where_it_is_not_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,26 +122,7 @@ def test_textract_is_refused_where_it_is_not_enabled(monkeypatch: pytest.MonkeyP
     get_settings.cache_clear()
     job_type = OcrPdf()
     with pytest.raises(errors.EngineUnavailable):
-        job_type.check_submission(job_type.parse_settings({"engine": "textract"}), [_file()])
-
-
-def _file() -> FileRecord:
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
-    return FileRecord(
-        id="file_1",
-        tenant_id="t",
-        filename="in.pdf",
-        content_type=filetypes.PDF,
-        size_bytes=10,
-        sha256="0" * 64,
-        page_count=1,
-        encrypted=False,
-        object_key=KEY,
-        created_at=now,
-        expires_at=now,
-    )
+        job_type.check_submission(job_type.parse_settings({"engine": "textract"}), [file_record(KEY)])
 
 
 # --- AnalyzeDocument through extract_table and extract_form ----------------------------------
@@ -196,7 +164,7 @@ def test_extract_table_reads_a_document_with_one_analyze_document_job(analysis_o
         previous = response
     job_type = ExtractTable()
     settings = job_type.parse_settings({"engine": "textract"})
-    job_type.check_submission(settings, [_file()])
+    job_type.check_submission(settings, [file_record(KEY)])
     assert job_type.batch_size(settings, 1) == 1
     pages = job_type.process_batch(_source(tmp_path, "tables/twotables_2.pdf"), [1], settings)
     assert pages[0]["source"] == "textract" and len(pages[0]["elements"]) == 2
@@ -224,7 +192,7 @@ def test_extract_form_takes_textract_fields_where_the_pdf_has_no_acroform(analys
     pages = job_type.process_batch(source, [1], settings)
     assert {field["name"]: field["value"] for field in pages[0]["fields"]}["First Name"] == "Alice"
     document = {"index": 0, "fileId": "file_1", "filename": "locked.pdf", "pageCount": 1, "pages": pages}
-    outputs = {output.name: output for output in job_type.assemble([document], settings, _Inputs(source))}
+    outputs = {output.name: output for output in job_type.assemble([document], settings, OneInput(source))}
     fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
     assert any(field["value"] == "Alice" and field["source"] == "textract" for field in fields)
     assert "Alice" in outputs["result.csv"].data.decode()
@@ -266,7 +234,7 @@ def test_extract_invoice_with_textract_reads_the_stored_document(
         pages = job_type.process_batch(source, [1], settings)
         stubber.assert_no_pending_responses()
     document = {"index": 0, "fileId": "file_1", "filename": "coolblue1.pdf", "pageCount": 1, "pages": pages}
-    outputs = {o.name: o for o in job_type.assemble([document], settings, _Inputs(source))}
+    outputs = {o.name: o for o in job_type.assemble([document], settings, OneInput(source))}
     fields = json.loads(outputs["result.json"].data)["documents"][0]["fields"]
     assert fields["invoiceNumber"]["value"] == "993548900" and fields["invoiceNumber"]["source"] == "textract"
     assert fields["total"]["value"] == "717.97"

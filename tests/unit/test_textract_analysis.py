@@ -18,18 +18,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
 from botocore.stub import Stubber
-from PIL import Image
 
 from pdfjobs import errors
 from pdfjobs.engines import textract_analysis as analysis
 from pdfjobs.engines.tables import table_grid
 from pdfjobs.settings import get_settings
 from tests.corpus import corpus_file
+from tests.unit.textract_doubles import MustNotBeCalled, blank_png, stubbed_textract
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "textract-analysis"
 LETTER = (612.0, 792.0)  # twotables_2.pdf
@@ -79,12 +78,8 @@ def _normalised(text: str) -> str:
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "textract", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_textract() as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -98,17 +93,6 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPat
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
-
-
-class _MustNotBeCalled:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"Textract was called ({name}) for a request that could only fail")
-
-
-def _png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("1", (width, height), 1).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _start(stubber: Stubber, features: list[str] = BOTH) -> None:
@@ -217,9 +201,9 @@ def test_analyze_document_sends_only_the_features_asked_for(stubbed: tuple[Any, 
 @pytest.mark.parametrize("features", [[], ["QUERIES"], ["TABLES", "SIGNATURES"], "TABLES"])
 def test_features_other_than_tables_and_forms_are_a_programming_error(features: Any) -> None:
     with pytest.raises(ValueError, match="features"):
-        analysis.analyze_document(BUCKET, KEY, TABLE_SIZES, features=features, client=_MustNotBeCalled())
+        analysis.analyze_document(BUCKET, KEY, TABLE_SIZES, features=features, client=MustNotBeCalled())
     with pytest.raises(ValueError, match="features"):
-        analysis.analyze_page(_png(10, 10), *LETTER, features=features, client=_MustNotBeCalled())
+        analysis.analyze_page(blank_png(10, 10), *LETTER, features=features, client=MustNotBeCalled())
 
 
 def test_a_failed_job_raises_textract_failed_with_its_status_message(
@@ -282,7 +266,7 @@ def test_a_job_not_done_in_time_raises_engine_timeout(stubbed: tuple[Any, Stubbe
 def test_more_pages_than_textract_reads_are_refused_before_calling() -> None:
     sizes = {number: LETTER for number in range(1, 3002)}
     with pytest.raises(errors.TextractFailed) as refused:
-        analysis.analyze_document(BUCKET, KEY, sizes, client=_MustNotBeCalled())
+        analysis.analyze_document(BUCKET, KEY, sizes, client=MustNotBeCalled())
     assert refused.value.details == {"pages": 3001, "limit": 3000}
 
 
@@ -341,9 +325,9 @@ def _key_text(key: dict[str, Any], blocks: dict[str, dict[str, Any]]) -> str:
 
 
 def test_an_image_over_the_synchronous_size_limit_is_refused_before_calling() -> None:
-    image = _png(100, 100) + b"\0" * (10 * 1024 * 1024)
+    image = blank_png(100, 100) + b"\0" * (10 * 1024 * 1024)
     with pytest.raises(errors.TextractFailed) as refused:
-        analysis.analyze_page(image, *LETTER, client=_MustNotBeCalled())
+        analysis.analyze_page(image, *LETTER, client=MustNotBeCalled())
     assert refused.value.details == {"bytes": len(image), "limit": 10 * 1024 * 1024}
     assert refused.value.code == "textract.failed"
 
@@ -354,18 +338,18 @@ def test_an_image_over_the_synchronous_size_limit_is_refused_before_calling() ->
         (b"", "empty"),
         (b"GIF89a" + b"\0" * 64, "neither PNG nor JPEG"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "could not be read"),
-        (_png(8, 10_001), "8 x 10001 pixels"),
+        (blank_png(8, 10_001), "8 x 10001 pixels"),
     ],
 )
 def test_images_textract_cannot_take_are_refused_before_calling(image: bytes, words: str) -> None:
     with pytest.raises(errors.TextractFailed) as refused:
-        analysis.analyze_page(image, *LETTER, client=_MustNotBeCalled())
+        analysis.analyze_page(image, *LETTER, client=MustNotBeCalled())
     assert words in refused.value.message
 
 
 def test_a_response_without_a_page_is_textract_failed(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
-    image = _png(50, 50)
+    image = blank_png(50, 50)
     stubber.add_response("analyze_document", {"Blocks": []}, {"Document": {"Bytes": image}, "FeatureTypes": BOTH})
     with pytest.raises(errors.TextractFailed, match="no page"):
         analysis.analyze_page(image, *LETTER, client=client)
@@ -392,7 +376,7 @@ def test_client_errors_become_textract_failed_without_the_aws_message(
     stubbed: tuple[Any, Stubber], code: str, retryable: bool, words: str
 ) -> None:
     client, stubber = stubbed
-    image = _png(50, 50)
+    image = blank_png(50, 50)
     aws_message = "User arn:aws:iam::123456789012:role/secret-role is not authorized for secret-bucket"
     stubber.add_client_error("analyze_document", code, aws_message, 400)
     with pytest.raises(errors.TextractFailed) as failed:
@@ -432,7 +416,7 @@ def test_a_connection_failure_becomes_a_retryable_textract_failed() -> None:
             raise EndpointConnectionError(endpoint_url="https://textract.us-east-1.amazonaws.com/")
 
     with pytest.raises(errors.TextractFailed) as failed:
-        analysis.analyze_page(_png(50, 50), *LETTER, client=Unreachable())
+        analysis.analyze_page(blank_png(50, 50), *LETTER, client=Unreachable())
     assert failed.value.details == {"textractError": "EndpointConnectionError", "retryable": True}
     assert "amazonaws.com" not in failed.value.message
 

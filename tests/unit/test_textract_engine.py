@@ -9,22 +9,20 @@ parser, amazon-textract-textractor's.
 from __future__ import annotations
 
 import copy
-import io
 import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from PIL import Image
 
 from pdfjobs import errors
 from pdfjobs.engines import textract
 from pdfjobs.settings import get_settings
 from tests.corpus import corpus_file
+from tests.unit.textract_doubles import MustNotBeCalled, blank_png, stubbed_textract
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "textract"
 LETTER = (612.0, 792.0)
@@ -64,12 +62,8 @@ def _blocks(responses: list[dict[str, Any]], block_type: str, page: int | None =
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "textract", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_textract() as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -83,17 +77,6 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPat
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
-
-
-class _MustNotBeCalled:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"Textract was called ({name}) for a request that could only fail")
-
-
-def _png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("1", (width, height), 1).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _start(stubber: Stubber) -> None:
@@ -163,9 +146,9 @@ def test_detect_page_maps_lines_and_words_of_a_two_column_scan(stubbed: tuple[An
 
 
 def test_an_image_over_the_synchronous_size_limit_is_refused_before_calling() -> None:
-    image = _png(100, 100) + b"\0" * (10 * 1024 * 1024)
+    image = blank_png(100, 100) + b"\0" * (10 * 1024 * 1024)
     with pytest.raises(errors.TextractFailed) as refused:
-        textract.detect_page(image, *LETTER, client=_MustNotBeCalled())
+        textract.detect_page(image, *LETTER, client=MustNotBeCalled())
     assert refused.value.details == {"bytes": len(image), "limit": 10 * 1024 * 1024}
     assert "10485760" in refused.value.message
     assert refused.value.code == "textract.failed"
@@ -177,18 +160,18 @@ def test_an_image_over_the_synchronous_size_limit_is_refused_before_calling() ->
         (b"", "empty"),
         (b"GIF89a" + b"\0" * 64, "neither PNG nor JPEG"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "could not be read"),
-        (_png(10_001, 8), "10001 x 8 pixels"),
+        (blank_png(10_001, 8), "10001 x 8 pixels"),
     ],
 )
 def test_images_textract_cannot_take_are_refused_before_calling(image: bytes, words: str) -> None:
     with pytest.raises(errors.TextractFailed) as refused:
-        textract.detect_page(image, *LETTER, client=_MustNotBeCalled())
+        textract.detect_page(image, *LETTER, client=MustNotBeCalled())
     assert words in refused.value.message
 
 
 def test_an_image_at_the_pixel_limit_is_sent(stubbed: tuple[Any, Stubber]) -> None:
     client, stubber = stubbed
-    image = _png(10_000, 8)
+    image = blank_png(10_000, 8)
     stubber.add_response("detect_document_text", _linn(), {"Document": {"Bytes": image}})
     assert len(textract.detect_page(image, *LETTER, client=client)["lines"]) == 82
 
@@ -284,7 +267,7 @@ def test_a_job_not_done_in_time_raises_engine_timeout(stubbed: tuple[Any, Stubbe
 def test_more_pages_than_textract_reads_are_refused_before_calling() -> None:
     sizes = {number: LETTER for number in range(1, 3002)}
     with pytest.raises(errors.TextractFailed) as refused:
-        textract.detect_document(BUCKET, KEY, sizes, client=_MustNotBeCalled())
+        textract.detect_document(BUCKET, KEY, sizes, client=MustNotBeCalled())
     assert refused.value.details == {"pages": 3001, "limit": 3000}
 
 
@@ -309,7 +292,7 @@ def test_client_errors_become_textract_failed_without_the_aws_message(
     stubbed: tuple[Any, Stubber], code: str, retryable: bool, words: str
 ) -> None:
     client, stubber = stubbed
-    image = _png(50, 50)
+    image = blank_png(50, 50)
     aws_message = "User arn:aws:iam::123456789012:role/secret-role is not authorized for secret-bucket"
     stubber.add_client_error("detect_document_text", code, aws_message, 400)
     with pytest.raises(errors.TextractFailed) as failed:
@@ -348,7 +331,7 @@ def test_a_connection_failure_becomes_a_retryable_textract_failed() -> None:
             raise EndpointConnectionError(endpoint_url="https://textract.us-east-1.amazonaws.com/")
 
     with pytest.raises(errors.TextractFailed) as failed:
-        textract.detect_page(_png(50, 50), *LETTER, client=Unreachable())
+        textract.detect_page(blank_png(50, 50), *LETTER, client=Unreachable())
     assert failed.value.details == {"textractError": "EndpointConnectionError", "retryable": True}
     assert "amazonaws.com" not in failed.value.message
 
