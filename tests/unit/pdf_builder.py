@@ -40,6 +40,11 @@ def build_pdf(path: Path, pages: Sequence[PageSpec]) -> Path:
             ).encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return write_objects(path, objects)
+
+
+def write_objects(path: Path, objects: Sequence[bytes]) -> Path:
+    """A PDF of `objects` (numbered from 1; object 1 is the catalog) with a correct xref table."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

@@ -23,6 +23,7 @@ from pdfjobs.engines import tesseract
 from pdfjobs.pdf.document import open_pdf
 from pdfjobs.pdf.text_layer import FONT_NAME, PageText, add_text_layer
 from tests.corpus import CORPUS, corpus_file
+from tests.unit.pdf_builder import write_objects
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the test corpus is not at {CORPUS}")
 
@@ -237,17 +238,7 @@ def test_boxes_land_on_the_displayed_page(
 
 def _raw_pdf(path: Path, objects: list[bytes]) -> Path:
     """A PDF written by hand (pikepdf would push inherited page attributes down to the pages)."""
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
-    return path
+    return write_objects(path, objects)
 
 
 def test_inherited_rotation_mediabox_and_resources(tmp_path: Path) -> None:
