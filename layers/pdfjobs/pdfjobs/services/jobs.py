@@ -265,8 +265,7 @@ class JobService:
     def result_output(self, principal: Principal, job_id: str, fmt: str) -> tuple[OutputRecord, str, str | None]:
         """The output of a succeeded job in format `fmt` (by file extension): the record, a signed URL,
         and the text itself when it is text and small enough to answer in the body."""
-        self.result(principal, job_id)  # the same checks and errors as GET .../result
-        job = self.get(principal, job_id)
+        job = self._succeeded(principal, job_id)
         matching = [output for output in job.outputs if output.name.rsplit(".", 1)[-1] == fmt]
         if not matching:
             available = sorted({output.name.rsplit(".", 1)[-1] for output in job.outputs})
@@ -337,7 +336,8 @@ class JobService:
             # Already finished: nothing to stop, and the status write above is what counts.
             logger.info("execution was not running", extra={"job_id": job.id})
 
-    def result(self, principal: Principal, job_id: str) -> dict[str, Any]:
+    def _succeeded(self, principal: Principal, job_id: str) -> JobRecord:
+        """The job, when it has a result; else the error that says why not (GET .../result's errors)."""
         job = self.get(principal, job_id)
         if job.status in (JobStatus.EXPIRED, JobStatus.DELETED):
             raise ResultExpired(f"The job is {job.status}; its results are gone.")
@@ -355,6 +355,10 @@ class JobService:
             )
         if job.status != JobStatus.SUCCEEDED:
             raise ResultNotReady(details={"status": str(job.status), "progress": job.progress})
+        return job
+
+    def result(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        job = self._succeeded(principal, job_id)
         config = get_settings()
         ttl = config.download_url_ttl_seconds
         url_expiry = clock.iso(clock.now() + timedelta(seconds=ttl))
