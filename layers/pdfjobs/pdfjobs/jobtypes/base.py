@@ -91,6 +91,8 @@ class JobType(ABC):
     accepted_content_types: ClassVar[tuple[str, ...]]
     # False for job types whose input is not paged (HTML): Prepare plans no page batches.
     paged_input: ClassVar[bool] = True
+    # True for job types with quality_checks of their own: Verify then reads their result.json.
+    checks_result: ClassVar[bool] = False
 
     def parse_settings(self, raw: dict[str, Any]) -> JobSettings:
         return self.settings_model.model_validate(raw)
@@ -118,9 +120,13 @@ class JobType(ABC):
         """Checks of the job's own beside the generic output proofs (from its result.json)."""
         return []
 
-    def review_needed(self, result: dict[str, Any], settings: JobSettings) -> tuple[float, list[str]] | None:
-        """(threshold 0..1, required fields below it) when the settings ask for review; else None."""
+    def review_threshold(self, settings: JobSettings) -> float | None:
+        """The confidence (0..1) required fields must reach, when the settings ask for review."""
         return None
+
+    def flagged_fields(self, result: dict[str, Any], settings: JobSettings, threshold: float) -> list[str]:
+        """Required fields of `result` below `threshold` (called only when review_threshold gives one)."""
+        return []
 
     def reviewed_outputs(
         self, result: dict[str, Any], corrections: dict[str, Any], settings: JobSettings

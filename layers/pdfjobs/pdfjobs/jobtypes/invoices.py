@@ -199,12 +199,13 @@ class _FieldJobType(JobType):
         )
 
     # -- review ------------------------------------------------------------------------------------
-    def review_needed(self, result: dict[str, Any], settings: JobSettings) -> tuple[float, list[str]] | None:
+    def review_threshold(self, settings: JobSettings) -> float | None:
         assert isinstance(settings, _FieldSettings)
-        threshold = settings.review_threshold()
-        if threshold is None:
-            return None
-        return threshold, flagged_fields(result, threshold, _required(settings.template_snapshot))
+        return settings.review_threshold()
+
+    def flagged_fields(self, result: dict[str, Any], settings: JobSettings, threshold: float) -> list[str]:
+        assert isinstance(settings, _FieldSettings)
+        return flagged_fields(result, threshold, _required(settings.template_snapshot))
 
     def reviewed_outputs(
         self, result: dict[str, Any], corrections: dict[str, Any], settings: JobSettings

@@ -58,6 +58,7 @@ class RedactPdf(JobType):
     )
     settings_model: ClassVar[type[JobSettings]] = RedactSettings
     accepted_content_types: ClassVar[tuple[str, ...]] = (filetypes.PDF,)
+    checks_result: ClassVar[bool] = True
 
     def check_submission(self, settings: JobSettings, inputs: Sequence[FileRecord]) -> None:
         from pdfjobs.pii.detectors import validate_request
