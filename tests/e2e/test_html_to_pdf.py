@@ -166,3 +166,14 @@ def test_bad_html_requests_are_refused_at_submit(tenant_a: Api, settings: dict, 
     response = tenant_a.post("/jobs", json={"jobType": "html_to_pdf", "inputFileIds": [], "settings": settings})
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == code
+
+
+def test_a_page_that_cannot_be_fetched_fails_the_job_with_its_code(tenant_a: Api) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on (127.0.0.1 is opened for these tests)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = _run(tenant_a, {"url": f"http://127.0.0.1:{port}/page.html"})
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "url.fetch_failed" and "connect" in done["error"]["message"].lower()
